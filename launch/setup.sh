@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# All set-up on a fresh machine: create or reuse a virtual environment and install what is missing.
+# Sourced by demo.sh and test.sh; afterwards $TSR_PY is the environment's python.
+#   TSR_VENV=path   where the environment lives (default: .venv in the repository)
+#   PYTHON=python3  the interpreter that creates it
+# torch is installed first and alone, pinned (requirements.txt), so that pip takes the local CPU wheel
+# here instead of a multi-GB CUDA build; a torch that is already importable (a CUDA build on a
+# cluster) is kept: the environment is then created with --system-site-packages and torch is not touched.
+set -euo pipefail
+TSR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TSR_VENV=${TSR_VENV:-$TSR_ROOT/.venv}
+base_python=${PYTHON:-python3}
+
+if [ ! -x "$TSR_VENV/bin/python" ]; then
+  if "$base_python" -c "import torch" 2>/dev/null; then
+    echo "[setup] keeping the torch of $base_python: $("$base_python" -c 'import torch; print(torch.__version__)')"
+    "$base_python" -m venv --system-site-packages "$TSR_VENV"
+  else
+    "$base_python" -m venv "$TSR_VENV"
+  fi
+fi
+TSR_PY=$TSR_VENV/bin/python
+export TSR_PY
+
+# Re-install only when the requirements or the package metadata change.
+stamp=$TSR_VENV/.tsr-setup
+wanted=$(cat "$TSR_ROOT/requirements.txt" "$TSR_ROOT/requirements-dev.txt" "$TSR_ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  pip_install() { "$TSR_PY" -m pip install --disable-pip-version-check -q "$@"; }
+  if ! "$TSR_PY" -c "import torch" 2>/dev/null; then
+    echo "[setup] installing $(grep '^torch==' "$TSR_ROOT/requirements.txt")"
+    pip_install "$(grep '^torch==' "$TSR_ROOT/requirements.txt")"
+  fi
+  echo "[setup] installing requirements"
+  grep -v '^torch==' "$TSR_ROOT/requirements.txt" > "$TSR_VENV/.requirements-no-torch.txt"
+  pip_install -r "$TSR_VENV/.requirements-no-torch.txt" -r "$TSR_ROOT/requirements-dev.txt"
+  pip_install --no-deps -e "$TSR_ROOT"
+  echo "$wanted" > "$stamp"
+fi
+"$TSR_PY" -c "import torch, tsr; print(f'[setup] python {__import__(\"sys\").version.split()[0]}, torch {torch.__version__}, tsr {tsr.__version__}, cuda available: {torch.cuda.is_available()}')"

@@ -1,0 +1,3 @@
+from tsr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""`tsr <command> ...`: one entry point; each command lives in tsr/commands/<name>.py and exposes
+HELP, add_arguments(parser) and run(args) -> exit code."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tsr.errors import TsrError
+
+# name -> module under tsr.commands. Command modules import torch and friends inside run(), so that
+# `tsr --help` and argument errors stay instant.
+COMMANDS = {
+    "synth": "synth",
+    "baseline": "baseline",
+    "config": "show_config",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsr", description="Scene-text super-resolution with a recognizer.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"tsr.commands.{module_name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except TsrError as e:
+        print(f"tsr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

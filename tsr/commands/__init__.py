@@ -1,0 +1,1 @@
+"""Command-line commands; each module: HELP, add_arguments(parser), run(args) -> exit code."""

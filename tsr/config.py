@@ -1,0 +1,177 @@
+"""One config tree: YAML files with `_base_` includes, dotted command-line overrides, checked types.
+
+The schema is `tsr/defaults.yaml`: every valid key is there with a default whose type is the key's type
+(`null` = optional, any type; `{}` = a free-form mapping). A run's config is the defaults, then each
+`_base_` file, then the file itself, then `key=value` overrides (values parsed with yaml.safe_load).
+An unknown key is an error that names the closest valid key; the resolved tree is saved with every run.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from tsr.errors import TsrError
+from tsr.io import atomic_write_text
+
+DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
+
+# Keys whose value must be one of a fixed set (checked after merging).
+CHOICES = {
+    "data.label_filter": ("lower", "all"),
+    "model.sr.type": ("tsrn",),
+    "model.head.type": ("pixelshuffle",),
+    "model.recognizer.type": ("crnn",),
+    "model.adapter.type": (None, "dense", "mlp", "sidernn", "sidernn+mlp"),
+    "model.recognizer.trainable": ("all", "head_only", "none"),
+}
+
+
+class ConfigError(TsrError, ValueError):
+    """A config file, key or value that is not what tsr expects; the message says which and why."""
+
+
+def load_defaults() -> dict:
+    with open(DEFAULTS_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> dict:
+    """Defaults <- `path` (with its `_base_` chain) <- overrides, validated. `path=None` gives the defaults."""
+    defaults = load_defaults()
+    cfg = copy.deepcopy(defaults)
+    if path is not None:
+        _merge_checked(cfg, _read_with_bases(Path(path), chain=()), defaults, source=str(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        _merge_checked(cfg, _nest(key, value), defaults, source=f"override '{item}'")
+    _check_choices(cfg)
+    return cfg
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """'train.lr=1e-4' -> ('train.lr', 1e-4). Values go through yaml.safe_load (so 1e-4 -> float, [1,2] -> list)."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.lr=1e-4)")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override '{item}' has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{item}': value is not valid YAML: {e}") from None
+    # PyYAML (YAML 1.1) reads '1e-4' (no dot) as a string; users mean a number.
+    if isinstance(value, str) and _looks_numeric(value):
+        value = float(value)
+    return key, value
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(_NUMBER.match(text.strip()))
+
+
+def save_config(cfg: dict, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML, atomically (a run's record must never be half-written)."""
+    atomic_write_text(path, yaml.safe_dump(cfg, sort_keys=False))
+
+
+def get(cfg: dict, dotted: str) -> Any:
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _read_with_bases(path: Path, chain: tuple) -> dict:
+    path = path.resolve()
+    if path in chain:
+        raise ConfigError(f"config file {path} includes itself through _base_: {' -> '.join(map(str, chain + (path,)))}")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist" + (f" (named in _base_ of {chain[-1]})" if chain else ""))
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at top level, found {type(data).__name__}")
+    bases = data.pop("_base_", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    merged: dict = {}
+    for base in bases:
+        _deep_update(merged, _read_with_bases(path.parent / base, chain + (path,)))
+    _deep_update(merged, data)
+    return merged
+
+
+def _deep_update(dst: dict, src: dict) -> None:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(dst.get(key), dict) and dst[key]:
+            _deep_update(dst[key], value)
+        else:
+            dst[key] = copy.deepcopy(value)
+
+
+def _nest(dotted: str, value: Any) -> dict:
+    node: dict = {}
+    root = node
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+    return root
+
+
+def _merge_checked(cfg: dict, update: dict, schema: dict, source: str, prefix: str = "") -> None:
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            raise ConfigError(f"unknown config key '{dotted}' in {source}{_suggest(dotted, schema, prefix)}")
+        default = schema[key]
+        if isinstance(default, dict) and default:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{dotted}' in {source} must be a mapping, got {value!r}")
+            _merge_checked(cfg[key], value, default, source, dotted + ".")
+        else:
+            cfg[key] = _checked_value(dotted, value, default, source)
+
+
+def _checked_value(dotted: str, value: Any, default: Any, source: str) -> Any:
+    if default is None or value is None:
+        return copy.deepcopy(value)
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        return copy.deepcopy(value)
+    raise ConfigError(
+        f"config key '{dotted}' in {source} must be {expected.__name__}, got {type(value).__name__} {value!r}")
+
+
+def _suggest(dotted: str, schema: dict, prefix: str) -> str:
+    valid = [f"{prefix}{k}" for k in schema]
+    close = difflib.get_close_matches(dotted, valid, n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (valid keys here: {', '.join(valid)})"
+
+
+def _check_choices(cfg: dict) -> None:
+    for dotted, allowed in CHOICES.items():
+        try:
+            value = get(cfg, dotted)
+        except KeyError:
+            continue
+        if value not in allowed:
+            raise ConfigError(f"config key '{dotted}' must be one of {list(allowed)}, got {value!r}")
