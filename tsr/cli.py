@@ -12,7 +12,7 @@ from tsr.errors import TsrError
 # `tsr --help` and argument errors stay instant.
 COMMANDS = {
     "synth": "synth",
-    "baseline": "baseline",
+    "eval": "evaluate",
     "config": "show_config",
 }
 

@@ -43,10 +43,15 @@ def load_defaults() -> dict:
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> dict:
     """Defaults <- `path` (with its `_base_` chain) <- overrides, validated. `path=None` gives the defaults."""
+    tree = _read_with_bases(Path(path), chain=()) if path is not None else {}
+    return build_config(tree, overrides, source=str(path) if path is not None else "defaults")
+
+
+def build_config(tree: dict, overrides: Iterable[str] = (), source: str = "config") -> dict:
+    """Defaults <- `tree` (e.g. the config stored in a checkpoint) <- overrides, validated."""
     defaults = load_defaults()
     cfg = copy.deepcopy(defaults)
-    if path is not None:
-        _merge_checked(cfg, _read_with_bases(Path(path), chain=()), defaults, source=str(path))
+    _merge_checked(cfg, tree, defaults, source=source)
     for item in overrides:
         key, value = parse_override(item)
         _merge_checked(cfg, _nest(key, value), defaults, source=f"override '{item}'")

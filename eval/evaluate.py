@@ -1,0 +1,7 @@
+"""Thin entry point over tsr's evaluator; the same as `tsr eval ...` (see `python eval/evaluate.py --help`)."""
+import sys
+
+from tsr.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["eval", *sys.argv[1:]]))

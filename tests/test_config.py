@@ -1,0 +1,106 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tsr.config import ConfigError, load_config, load_defaults, parse_override, save_config
+
+
+def write(path, data):
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def test_defaults_load_and_are_valid():
+    cfg = load_config()
+    assert cfg == load_defaults()
+    assert cfg["data"]["hr_width"] == 128
+
+
+def test_base_chain_and_overrides_in_order(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "base.yaml", {"data": {"max_len": 20, "num_workers": 0}, "run": {"name": "base"}})
+    write(tmp_path / "sub" / "mid.yaml", {"_base_": "../base.yaml", "run": {"name": "mid"}, "eval": {"batch_size": 8}})
+    write(tmp_path / "sub" / "top.yaml", "_base_: [mid.yaml]\nrun:\n  seed: 3\n")
+    cfg = load_config(tmp_path / "sub" / "top.yaml", ["eval.batch_size=16", "run.name=cli"])
+    assert cfg["data"]["max_len"] == 20          # from base, two levels down
+    assert cfg["data"]["num_workers"] == 0
+    assert cfg["data"]["hr_width"] == 128       # untouched default kept beside overridden siblings
+    assert cfg["run"] == {**load_defaults()["run"], "name": "cli", "seed": 3}
+    assert cfg["eval"]["batch_size"] == 16
+
+
+def test_override_values_are_parsed_with_yaml():
+    assert parse_override("a.b=1e-4") == ("a.b", 1e-4)
+    assert parse_override("a.b=3") == ("a.b", 3)
+    assert parse_override("a=[x, y]") == ("a", ["x", "y"])
+    assert parse_override("a=null") == ("a", None)
+    assert parse_override("a=true") == ("a", True)
+    assert parse_override("a=hello") == ("a", "hello")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("train.lr")
+
+
+def test_unknown_key_names_closest_valid_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown config key 'data\.max_lne'.*did you mean 'data\.max_len'"):
+        load_config(None, ["data.max_lne=3"])
+    cfg_file = write(tmp_path / "c.yaml", {"model": {"sr": {"blokcs": 3}}})
+    with pytest.raises(ConfigError, match=r"'model\.sr\.blokcs' in .*c\.yaml.*did you mean 'model\.sr\.blocks'"):
+        load_config(cfg_file)
+
+
+def test_types_are_checked():
+    with pytest.raises(ConfigError, match=r"'data\.max_len' .* must be int, got str 'long'"):
+        load_config(None, ["data.max_len=long"])
+    with pytest.raises(ConfigError, match=r"'data\.mask' .* must be bool"):
+        load_config(None, ["data.mask=3"])
+    with pytest.raises(ConfigError, match=r"'data\.max_len' .* must be int, got bool"):
+        load_config(None, ["data.max_len=true"])
+    with pytest.raises(ConfigError, match=r"'data' .* must be a mapping"):
+        load_config(None, ["data=3"])
+    # an int where a float is expected is fine: it is a number
+    assert load_config(None, ["model.sr.channels=32"])["model"]["sr"]["channels"] == 32
+
+
+def test_choices_are_checked():
+    with pytest.raises(ConfigError, match=r"'data\.label_filter' must be one of \['lower', 'all'\], got 'upper'"):
+        load_config(None, ["data.label_filter=upper"])
+    assert load_config(None, ["model.adapter.type=sidernn+mlp"])["model"]["adapter"]["type"] == "sidernn+mlp"
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"does not exist \(named in _base_ of"):
+        load_config(write(tmp_path / "a.yaml", {"_base_": "missing.yaml"}))
+    with pytest.raises(ConfigError, match="includes itself"):
+        write(tmp_path / "x.yaml", {"_base_": "y.yaml"})
+        load_config(write(tmp_path / "y.yaml", {"_base_": "x.yaml"}))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path / "bad.yaml", "data: [unclosed\n"))
+    with pytest.raises(ConfigError, match="mapping at top level"):
+        load_config(write(tmp_path / "list.yaml", "- 1\n- 2\n"))
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["run.name=saved", "data.max_len=9"])
+    save_config(cfg, tmp_path / "run" / "config.yaml")
+    assert load_config(tmp_path / "run" / "config.yaml") == cfg
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.yaml"]  # no temp file left behind
+
+
+def test_every_shipped_config_resolves():
+    from pathlib import Path
+    configs = sorted(Path(__file__).resolve().parents[1].joinpath("configs").rglob("*.yaml"))
+    for path in configs:
+        load_config(path)
+
+
+def test_cli_reports_config_errors_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "tsr", "config", "data.max_lne=3"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "tsr config: error: unknown config key 'data.max_lne'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    ok = subprocess.run([sys.executable, "-m", "tsr", "config", "run.seed=7"], capture_output=True, text=True)
+    assert ok.returncode == 0 and yaml.safe_load(ok.stdout)["run"]["seed"] == 7

@@ -1,0 +1,1 @@
+"""TextZoom LMDB datasets, the synthetic TextZoom-format generator and the CTC charset."""

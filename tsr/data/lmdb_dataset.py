@@ -1,0 +1,140 @@
+"""TextZoom LMDB datasets (real TextZoom or `tsr synth` output; same layout).
+
+Keys: `num-samples`, `label-%09d`, `image_hr-%09d` (or `image_HR-%09d`, as TextZoom's crop script writes),
+`image_lr-%09d`, 1-indexed. Labels are read and filtered once; the env is then opened lazily inside each
+worker process (read-only, lock=False): an env opened before DataLoader workers fork would be shared unsafely.
+
+A corrupt record (missing key, undecodable image) is never replaced by another sample: `__getitem__` returns
+None and `collate` drops it and counts it in `batch["corrupt"]`. Training sums that count and reports it;
+evaluation reports it per split beside the metrics.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import lmdb
+import torch
+from torch.utils.data import ConcatDataset, Dataset
+
+from tsr.data.charset import filter_label
+from tsr.data.transforms import load_pair
+from tsr.errors import DataError
+
+log = logging.getLogger("tsr.data")
+HR_KEYS = ("image_hr-%09d", "image_HR-%09d")
+
+
+def open_lmdb(root) -> lmdb.Environment:
+    """Open a TextZoom LMDB read-only, or raise DataError naming the path and what was expected."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"data path {root} does not exist (expected a TextZoom LMDB folder with data.mdb)")
+    if not (root / "data.mdb").is_file():
+        raise DataError(f"data path {root} is not an LMDB (expected a folder holding data.mdb and lock.mdb)")
+    try:
+        return lmdb.open(str(root), readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
+    except lmdb.Error as e:
+        raise DataError(f"data path {root} could not be opened as an LMDB: {e}") from None
+
+
+class TextZoomLMDB(Dataset):
+    """One TextZoom LMDB. Items: dict(lr [C,16,64], hr [C,32,128], label, index, split), C = 4 with the mask
+    channel, or None for a corrupt record (see module docstring)."""
+
+    def __init__(self, root, label_filter: str = "lower", max_len: int = 25, hr_size=(32, 128), lr_size=(16, 64),
+                 mask: bool = True, split: Optional[str] = None):
+        self.root = str(root)
+        self.label_filter, self.max_len = label_filter, max_len
+        self.hr_size, self.lr_size, self.mask = tuple(hr_size), tuple(lr_size), mask
+        self.split = split or Path(root).name
+        self._env = None
+        self.labels, self.indices, self.dropped = self._read_labels()
+
+    def _read_labels(self):
+        env = open_lmdb(self.root)
+        try:
+            with env.begin() as txn:
+                raw = txn.get(b"num-samples")
+                if raw is None:
+                    raise DataError(f"data path {self.root} is an LMDB without the key 'num-samples' "
+                                    "(expected TextZoom's layout: num-samples, label-%09d, image_hr-%09d, image_lr-%09d)")
+                total = int(raw)
+                labels, indices, dropped = [], [], {"empty": 0, "too_long": 0, "missing": 0}
+                for index in range(1, total + 1):
+                    value = txn.get(b"label-%09d" % index)
+                    if value is None:
+                        dropped["missing"] += 1
+                        continue
+                    label = filter_label(value.decode("utf-8", errors="replace"), self.label_filter)
+                    if not label:
+                        dropped["empty"] += 1
+                    elif len(label) > self.max_len:
+                        dropped["too_long"] += 1
+                    else:
+                        labels.append(label)
+                        indices.append(index)
+        finally:
+            env.close()
+        if any(dropped.values()):
+            log.info("%s: kept %d of %d records; dropped %d empty-after-filter (%s), %d longer than %d, "
+                     "%d without label", self.root, len(indices), total, dropped["empty"], self.label_filter,
+                     dropped["too_long"], self.max_len, dropped["missing"])
+        return labels, indices, dropped
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_env"] = None  # each worker opens its own
+        return state
+
+    def __getitem__(self, i: int):
+        if self._env is None:
+            self._env = open_lmdb(self.root)
+        index = self.indices[i]
+        with self._env.begin() as txn:
+            hr_bytes = next((b for b in (txn.get((k % index).encode()) for k in HR_KEYS) if b is not None), None)
+            lr_bytes = txn.get(b"image_lr-%09d" % index)
+        if hr_bytes is None or lr_bytes is None:
+            return None
+        try:
+            hr, lr = load_pair(hr_bytes, lr_bytes, self.hr_size, self.lr_size, self.mask)
+        except (OSError, ValueError, SyntaxError):  # PIL's errors for undecodable images
+            return None
+        return {"lr": lr, "hr": hr, "label": self.labels[i], "index": index, "split": self.split}
+
+
+def collate(batch: Sequence[Optional[dict]]) -> dict:
+    """Stack the readable samples; `corrupt` = how many records of this batch were unreadable (dropped)."""
+    good = [item for item in batch if item is not None]
+    corrupt = len(batch) - len(good)
+    if not good:
+        empty = torch.zeros(0)
+        return {"lr": empty, "hr": empty, "label": [], "index": torch.zeros(0, dtype=torch.long), "split": [],
+                "corrupt": corrupt}
+    return {"lr": torch.stack([g["lr"] for g in good]), "hr": torch.stack([g["hr"] for g in good]),
+            "label": [g["label"] for g in good], "index": torch.tensor([g["index"] for g in good]),
+            "split": [g["split"] for g in good], "corrupt": corrupt}
+
+
+def build_train_dataset(roots: Sequence, **kwargs) -> ConcatDataset:
+    """Several training LMDBs (TextZoom's train1 + train2) as one dataset."""
+    if not roots:
+        raise DataError("data.train_roots is empty (expected one or more TextZoom LMDB folders)")
+    return ConcatDataset([TextZoomLMDB(root, **kwargs) for root in roots])
+
+
+def load_test_splits(test_root, splits: Sequence[str] = ("easy", "medium", "hard"), **kwargs) -> dict:
+    """{split: TextZoomLMDB} for TEST_ROOT/<split>, in the given order."""
+    test_root = Path(test_root)
+    if not test_root.is_dir():
+        raise DataError(f"test root {test_root} does not exist (expected a folder with {', '.join(splits)})")
+    missing = [s for s in splits if not (test_root / s).exists()]
+    if missing:
+        present = sorted(p.name for p in test_root.iterdir() if p.is_dir())
+        raise DataError(f"test root {test_root} has no split folder {', '.join(missing)} "
+                        f"(found: {', '.join(present) or 'nothing'})")
+    return {split: TextZoomLMDB(test_root / split, split=split, **kwargs) for split in splits}

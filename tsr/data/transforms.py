@@ -1,0 +1,37 @@
+"""Image bytes -> tensors as TextZoom prepares them: PIL bicubic resize, [0,1] RGB, optional mask channel."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """Encoded bytes (PNG/JPEG/...) -> RGB PIL image; raises OSError/ValueError on undecodable data."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.convert("RGB")
+
+
+def text_mask(image: Image.Image) -> np.ndarray:
+    """TextZoom's mask: grey <= mean grey -> 1 (dark text on light ground is 1), else 0. [H, W] float32."""
+    grey = np.asarray(image.convert("L"), dtype=np.float32)
+    return (grey <= grey.mean()).astype(np.float32)
+
+
+def to_tensor(image: Image.Image, size_hw: tuple[int, int], mask: bool) -> torch.Tensor:
+    """PIL image -> [3 or 4, H, W] float32 in [0,1], resized bicubic to size_hw (height, width)."""
+    height, width = size_hw
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BICUBIC)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if mask:
+        array = np.concatenate([array, text_mask(image)[:, :, None]], axis=2)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def load_pair(hr_bytes: bytes, lr_bytes: bytes, hr_size=(32, 128), lr_size=(16, 64), mask=True):
+    """Encoded HR and LR images -> (hr [C,32,128], lr [C,16,64]); C = 4 with the mask channel."""
+    return (to_tensor(decode_image(hr_bytes), hr_size, mask), to_tensor(decode_image(lr_bytes), lr_size, mask))

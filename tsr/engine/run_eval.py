@@ -1,0 +1,65 @@
+"""Wiring behind `tsr eval`, eval/evaluate.py and the demo: load checkpoints and test splits, run the one
+evaluator, print and write the tables (rank 0)."""
+from __future__ import annotations
+
+import logging
+from typing import Optional, Sequence
+
+from tsr import dist
+from tsr.config import build_config, load_config
+from tsr.data.lmdb_dataset import load_test_splits
+from tsr.engine.evaluator import bicubic_row, evaluate, hr_row, model_row
+from tsr.errors import TsrError
+from tsr.metrics.tables import render_all, write_tables
+
+log = logging.getLogger("tsr.eval")
+
+
+def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_path: Optional[str] = None,
+             config_path: Optional[str] = None, overrides: Sequence[str] = (), splits: Optional[Sequence[str]] = None,
+             out_dir: Optional[str] = "eval/results", batch_size: Optional[int] = None,
+             num_workers: Optional[int] = None, device: str = "cpu"):
+    """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* to out_dir."""
+    from tsr import api
+
+    models = [(label, *api.load(path, device=device)) for path, label in ckpts]
+    cfg = (load_config(config_path, overrides) if config_path or not models
+           else build_config(models[0][2], overrides, source=f"config of {ckpts[0][0]}"))
+    data = cfg["data"]
+    split_names = list(splits or data["test_splits"])
+    datasets = load_test_splits(data_root, split_names, label_filter=data["label_filter"], max_len=data["max_len"],
+                                hr_size=(data["hr_height"], data["hr_width"]),
+                                lr_size=(data["lr_height"], data["lr_width"]), mask=True)
+    recognizer = _pick_recognizer(recognizer_path, models, device)
+    rows = [bicubic_row()]
+    rows += [model_row(label, _sr_fn(api, model)) for label, model, _ in models if "sr" in model]
+    rows.append(hr_row())
+    results = evaluate(rows, datasets, recognizer=recognizer,
+                       batch_size=batch_size or cfg["eval"]["batch_size"],
+                       num_workers=data["num_workers"] if num_workers is None else num_workers, device=device)
+    if dist.is_main():
+        print(render_all(results, split_names))
+        if out_dir:
+            paths = write_tables(results, split_names, out_dir)
+            print("written: " + ", ".join(str(p) for p in paths))
+    return results
+
+
+def _sr_fn(api, model):
+    return lambda lr: api.super_resolve(model, lr)
+
+
+def _pick_recognizer(recognizer_path, models, device):
+    from tsr import api
+
+    if recognizer_path:
+        model, cfg = api.load(recognizer_path, device=device)
+        if "recognizer" not in model:
+            raise TsrError(f"--recognizer {recognizer_path} holds no recognizer (parts: {sorted(model.keys())})")
+        return lambda images: api.recognize(model, images, cfg)
+    for label, model, cfg in models:
+        if "recognizer" in model:
+            log.info("recognizer: the one in checkpoint '%s'", label)
+            return lambda images, model=model, cfg=cfg: api.recognize(model, images, cfg)
+    log.warning("no recognizer given or found in the checkpoints: ACC columns will read '-'")
+    return None
