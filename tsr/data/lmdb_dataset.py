@@ -2,7 +2,9 @@
 
 Keys: `num-samples`, `label-%09d`, `image_hr-%09d` (or `image_HR-%09d`, as TextZoom's crop script writes),
 `image_lr-%09d`, 1-indexed. Labels are read and filtered once; the env is then opened lazily inside each
-worker process (read-only, lock=False): an env opened before DataLoader workers fork would be shared unsafely.
+worker process (read-only, lock=False): an env must not be used across fork, and py-lmdb refuses to open one
+path twice in a process, so every process keeps one env per path (`shared_env`) and a forked worker closes
+its inherited copy and opens its own.
 
 A corrupt record (missing key, undecodable image) is never replaced by another sample: `__getitem__` returns
 None and `collate` drops it and counts it in `batch["corrupt"]`. Training sums that count and reports it;
@@ -11,6 +13,7 @@ evaluation reports it per split beside the metrics.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -39,6 +42,22 @@ def open_lmdb(root) -> lmdb.Environment:
         raise DataError(f"data path {root} could not be opened as an LMDB: {e}") from None
 
 
+_ENVS: dict = {}  # realpath -> (pid that opened it, env)
+
+
+def shared_env(root) -> lmdb.Environment:
+    """This process's env for `root`, opened on first use; an env inherited through fork is replaced."""
+    key = os.path.realpath(root)
+    pid, env = _ENVS.get(key, (None, None))
+    if env is not None and pid == os.getpid():
+        return env
+    if env is not None:
+        env.close()  # the parent's env: closing our copy unmaps it here only
+    env = open_lmdb(root)
+    _ENVS[key] = (os.getpid(), env)
+    return env
+
+
 class TextZoomLMDB(Dataset):
     """One TextZoom LMDB. Items: dict(lr [C,16,64], hr [C,32,128], label, index, split), C = 4 with the mask
     channel, or None for a corrupt record (see module docstring)."""
@@ -49,34 +68,29 @@ class TextZoomLMDB(Dataset):
         self.label_filter, self.max_len = label_filter, max_len
         self.hr_size, self.lr_size, self.mask = tuple(hr_size), tuple(lr_size), mask
         self.split = split or Path(root).name
-        self._env = None
         self.labels, self.indices, self.dropped = self._read_labels()
 
     def _read_labels(self):
-        env = open_lmdb(self.root)
-        try:
-            with env.begin() as txn:
-                raw = txn.get(b"num-samples")
-                if raw is None:
-                    raise DataError(f"data path {self.root} is an LMDB without the key 'num-samples' "
-                                    "(expected TextZoom's layout: num-samples, label-%09d, image_hr-%09d, image_lr-%09d)")
-                total = int(raw)
-                labels, indices, dropped = [], [], {"empty": 0, "too_long": 0, "missing": 0}
-                for index in range(1, total + 1):
-                    value = txn.get(b"label-%09d" % index)
-                    if value is None:
-                        dropped["missing"] += 1
-                        continue
-                    label = filter_label(value.decode("utf-8", errors="replace"), self.label_filter)
-                    if not label:
-                        dropped["empty"] += 1
-                    elif len(label) > self.max_len:
-                        dropped["too_long"] += 1
-                    else:
-                        labels.append(label)
-                        indices.append(index)
-        finally:
-            env.close()
+        with shared_env(self.root).begin() as txn:
+            raw = txn.get(b"num-samples")
+            if raw is None:
+                raise DataError(f"data path {self.root} is an LMDB without the key 'num-samples' "
+                                "(expected TextZoom's layout: num-samples, label-%09d, image_hr-%09d, image_lr-%09d)")
+            total = int(raw)
+            labels, indices, dropped = [], [], {"empty": 0, "too_long": 0, "missing": 0}
+            for index in range(1, total + 1):
+                value = txn.get(b"label-%09d" % index)
+                if value is None:
+                    dropped["missing"] += 1
+                    continue
+                label = filter_label(value.decode("utf-8", errors="replace"), self.label_filter)
+                if not label:
+                    dropped["empty"] += 1
+                elif len(label) > self.max_len:
+                    dropped["too_long"] += 1
+                else:
+                    labels.append(label)
+                    indices.append(index)
         if any(dropped.values()):
             log.info("%s: kept %d of %d records; dropped %d empty-after-filter (%s), %d longer than %d, "
                      "%d without label", self.root, len(indices), total, dropped["empty"], self.label_filter,
@@ -86,16 +100,9 @@ class TextZoomLMDB(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_env"] = None  # each worker opens its own
-        return state
-
     def __getitem__(self, i: int):
-        if self._env is None:
-            self._env = open_lmdb(self.root)
         index = self.indices[i]
-        with self._env.begin() as txn:
+        with shared_env(self.root).begin() as txn:
             hr_bytes = next((b for b in (txn.get((k % index).encode()) for k in HR_KEYS) if b is not None), None)
             lr_bytes = txn.get(b"image_lr-%09d" % index)
         if hr_bytes is None or lr_bytes is None:
