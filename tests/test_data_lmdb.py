@@ -1,5 +1,6 @@
 import io
 import logging
+import os
 import pickle
 
 import lmdb
@@ -9,9 +10,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from tsr.data import lmdb_dataset
 from tsr.data.lmdb_dataset import TextZoomLMDB, build_train_dataset, collate, load_test_splits
 from tsr.data.lmdb_writer import write_textzoom_lmdb
-from tsr.data.transforms import text_mask
+from tsr.data.transforms import load_pair, text_mask
 from tsr.errors import DataError
 
 
@@ -35,8 +37,12 @@ def test_reads_textzoom_layout_and_filters_labels(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="tsr.data"):
         ds = TextZoomLMDB(tmp_path / "db", label_filter="lower", max_len=25)
     assert len(ds) == 2 and ds.labels == ["hello", "ok"] and ds.indices == [1, 4]   # 1-indexed
-    assert ds.dropped == {"empty": 1, "too_long": 1, "missing": 0}
-    assert "kept 2 of 4 records" in caplog.text and "1 longer than 25" in caplog.text
+    assert ds.dropped == {"empty": 1, "too_long": 1}
+    [line] = [r.getMessage() for r in caplog.records if r.name == "tsr.data"]
+    assert str(tmp_path / "db") in line and "kept 2 of 4 records" in line and "1 longer than 25" in line
+    assert "1 empty after the 'lower' filter" in line
+    # the env opened to read labels is closed again: nothing is open before DataLoader workers fork
+    assert os.path.realpath(tmp_path / "db") not in lmdb_dataset._ENVS
     item = ds[0]
     assert item["hr"].shape == (4, 32, 128) and item["lr"].shape == (4, 16, 64)
     assert item["hr"].dtype == torch.float32 and 0 <= item["hr"].min() and item["hr"].max() <= 1
@@ -49,6 +55,13 @@ def test_mask_channel_marks_dark_pixels():
     image = Image.fromarray(np.pad(np.full((4, 4, 3), 20, np.uint8), ((2, 2), (2, 2), (0, 0)), constant_values=230))
     mask = text_mask(image)
     assert mask.sum() == 16 and mask[2:6, 2:6].all() and mask[0].sum() == 0
+    # through load_pair: RGB scaled to [0,1], 4th channel 1 exactly on the dark box (already at 128x32: no resize)
+    hr, lr = load_pair(png(128, 32, value=200, dark_box=(10, 5, 40, 20)), png(32, 8, value=90))
+    assert hr.shape == (4, 32, 128) and hr[3, 5:20, 10:40].eq(1).all() and hr[3].sum() == 30 * 15
+    assert hr[0, 0, 0].item() == pytest.approx(200 / 255) and hr[0, 6, 11].item() == pytest.approx(10 / 255)
+    assert lr.shape == (4, 16, 64) and lr[3].eq(1).all()   # a flat image: every pixel <= its mean
+    hr3, _ = load_pair(png(128, 32), png(64, 16), mask=False)
+    assert hr3.shape == (3, 32, 128)
 
 
 def test_uppercase_hr_key_and_resizing_of_other_sizes(tmp_path):
@@ -66,12 +79,15 @@ def test_uppercase_hr_key_and_resizing_of_other_sizes(tmp_path):
 def test_corrupt_records_are_counted_never_replaced(tmp_path):
     hr, lr, _ = pair()
     write_textzoom_lmdb(tmp_path / "db", [(hr, lr, "good"), (b"not an image", lr, "bad"), (hr, None, "nolr"),
-                                          (hr, lr, "fine")])
+                                          (hr, lr, "fine"), (hr[:60], lr, "truncated"), (hr, lr, "nolabel")])
+    with lmdb.open(str(tmp_path / "db"), map_size=1 << 24, lock=False) as env, env.begin(write=True) as txn:
+        txn.delete(b"label-000000006")
     ds = TextZoomLMDB(tmp_path / "db")
-    assert ds[1] is None and ds[2] is None
-    batch = collate([ds[i] for i in range(4)])
-    assert batch["corrupt"] == 2 and batch["label"] == ["good", "fine"] and batch["lr"].shape[0] == 2
-    assert batch["index"].tolist() == [1, 4]
+    assert len(ds) == 6 and ds.dropped == {"empty": 0, "too_long": 0}
+    assert [ds[i] is None for i in range(6)] == [False, True, True, False, True, True]
+    batch = collate([ds[i] for i in range(6)])
+    assert batch["corrupt"] == 4 and batch["label"] == ["good", "fine"] and batch["lr"].shape == (2, 4, 16, 64)
+    assert batch["index"].tolist() == [1, 4] and batch["split"] == ["db", "db"]
     empty = collate([None, None])
     assert empty["corrupt"] == 2 and empty["lr"].shape[0] == 0 and empty["label"] == []
 
@@ -86,6 +102,12 @@ def test_clear_errors_for_bad_paths(tmp_path):
     env.close()
     with pytest.raises(DataError, match="without the key 'num-samples'"):
         TextZoomLMDB(tmp_path / "nokey")
+    with lmdb.open(str(tmp_path / "nokey"), map_size=1 << 20) as env, env.begin(write=True) as txn:
+        txn.put(b"num-samples", b"twelve")
+    with pytest.raises(DataError, match=r"'num-samples' is b'twelve' \(expected a non-negative integer\)"):
+        TextZoomLMDB(tmp_path / "nokey")
+    with pytest.raises(ValueError, match="label filter must be one of"):
+        TextZoomLMDB(tmp_path / "nokey", label_filter="upper")
     write_textzoom_lmdb(tmp_path / "test" / "easy", [pair()])
     with pytest.raises(DataError, match=r"no split folder medium, hard \(found: easy\)"):
         load_test_splits(tmp_path / "test")
@@ -95,22 +117,36 @@ def test_clear_errors_for_bad_paths(tmp_path):
         build_train_dataset([])
 
 
-def test_writer_leaves_nothing_behind_on_failure(tmp_path):
+def test_writer_is_atomic_and_overwrites_only_when_asked(tmp_path):
     def records():
         yield pair()
         raise RuntimeError("generator died")
     with pytest.raises(RuntimeError):
         write_textzoom_lmdb(tmp_path / "db", records())
     assert list(tmp_path.iterdir()) == []
+    assert write_textzoom_lmdb(tmp_path / "db", [pair("one")]) == 1
+    with pytest.raises(RuntimeError):   # a failed overwrite keeps the old LMDB intact
+        write_textzoom_lmdb(tmp_path / "db", records(), overwrite=True)
+    assert TextZoomLMDB(tmp_path / "db").labels == ["one"]
+    assert write_textzoom_lmdb(tmp_path / "db", [pair("two"), pair("three")], overwrite=True) == 2
+    assert TextZoomLMDB(tmp_path / "db").labels == ["two", "three"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db"]   # no temp folders left
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["data.mdb"]
+    with pytest.raises(ValueError, match="record 1: label must be str"):
+        write_textzoom_lmdb(tmp_path / "db2", [(b"", b"", None)])
 
 
 def test_concat_pickle_and_worker_processes(tmp_path):
     write_textzoom_lmdb(tmp_path / "train1", [pair("a")] * 5)
     write_textzoom_lmdb(tmp_path / "train2", [pair("b")] * 3)
     ds = build_train_dataset([tmp_path / "train1", tmp_path / "train2"])
-    assert len(ds) == 8
-    _ = ds[0]  # opens an env in this process; pickling must not carry it
-    clone = pickle.loads(pickle.dumps(ds.datasets[0]))
-    assert clone[0]["label"] == "a"
+    assert len(ds) == 8 and [d.split for d in ds.datasets] == ["train1", "train2"]
     labels = [l for b in DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate) for l in b["label"]]
     assert labels == ["a"] * 5 + ["b"] * 3
+    _ = ds[0]  # opens an env in this process; pickling must not carry it, and forked workers replace it
+    clone = pickle.loads(pickle.dumps(ds.datasets[0]))
+    assert clone[0]["label"] == "a" and clone[0]["hr"].shape == (4, 32, 128)
+    again = TextZoomLMDB(tmp_path / "train1")   # a second dataset on an open path (py-lmdb opens a path once)
+    assert len(again) == 5 and again[4]["index"] == 5
+    batches = list(DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate))
+    assert [b["lr"].shape[0] for b in batches] == [4, 4] and sum(b["corrupt"] for b in batches) == 0

@@ -14,6 +14,9 @@ COMMANDS = {
     "synth": "synth",
     "eval": "evaluate",
     "config": "show_config",
+    "merge": "merge",
+    "convert": "convert",
+    "sr": "sr",
 }
 
 

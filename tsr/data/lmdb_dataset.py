@@ -1,19 +1,21 @@
 """TextZoom LMDB datasets (real TextZoom or `tsr synth` output; same layout).
 
 Keys: `num-samples`, `label-%09d`, `image_hr-%09d` (or `image_HR-%09d`, as TextZoom's crop script writes),
-`image_lr-%09d`, 1-indexed. Labels are read and filtered once; the env is then opened lazily inside each
-worker process (read-only, lock=False): an env must not be used across fork, and py-lmdb refuses to open one
-path twice in a process, so every process keeps one env per path (`shared_env`) and a forked worker closes
-its inherited copy and opens its own.
+`image_lr-%09d`, 1-indexed. Labels are read and filtered once in __init__ (that env is closed again, so
+nothing is open when DataLoader workers fork); images are read through an env opened lazily in each process
+(read-only, lock=False): an env must not be used across fork, and py-lmdb refuses to open one path twice in a
+process, so every process keeps one env per path (`shared_env`) and a forked worker that inherited one (the
+parent read samples itself before) closes its copy and opens its own.
 
-A corrupt record (missing key, undecodable image) is never replaced by another sample: `__getitem__` returns
-None and `collate` drops it and counts it in `batch["corrupt"]`. Training sums that count and reports it;
-evaluation reports it per split beside the metrics.
+A corrupt record (missing label or image key, undecodable image) is never replaced by another sample:
+`__getitem__` returns None and `collate` drops it and counts it in `batch["corrupt"]`. Training sums that count
+and reports it; evaluation reports it per split beside the metrics.
 """
 from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -21,7 +23,7 @@ import lmdb
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
-from tsr.data.charset import filter_label
+from tsr.data.charset import alphabet_for, filter_label
 from tsr.data.transforms import load_pair
 from tsr.errors import DataError
 
@@ -52,18 +54,40 @@ def shared_env(root) -> lmdb.Environment:
     if env is not None and pid == os.getpid():
         return env
     if env is not None:
-        env.close()  # the parent's env: closing our copy unmaps it here only
+        env.close()  # the parent's env: closing our copy unmaps it here only (lock=False: no shared lock table)
     env = open_lmdb(root)
     _ENVS[key] = (os.getpid(), env)
     return env
 
 
+@contextmanager
+def _env_for_init(root):
+    """This process's shared env when it already has one, else a private env closed on exit."""
+    pid, env = _ENVS.get(os.path.realpath(root), (None, None))
+    if env is not None and pid == os.getpid():
+        yield env
+        return
+    env = open_lmdb(root)
+    try:
+        yield env
+    finally:
+        env.close()
+
+
 class TextZoomLMDB(Dataset):
-    """One TextZoom LMDB. Items: dict(lr [C,16,64], hr [C,32,128], label, index, split), C = 4 with the mask
-    channel, or None for a corrupt record (see module docstring)."""
+    """One TextZoom LMDB.
+
+    Items: dict(lr [C, *lr_size], hr [C, *hr_size] float32 in [0,1], label (filtered str), index (1-based LMDB
+    index), split (`split`, default the folder's name)), C = 4 with the mask channel else 3; or None for a corrupt
+    record (see the module docstring). Labels empty after `label_filter` or longer than `max_len` are left out
+    and counted in `.dropped = {"empty": n, "too_long": m}`; `.labels` / `.indices` hold the kept ones.
+    """
 
     def __init__(self, root, label_filter: str = "lower", max_len: int = 25, hr_size=(32, 128), lr_size=(16, 64),
                  mask: bool = True, split: Optional[str] = None):
+        alphabet_for(label_filter)  # ValueError for an unknown filter, even on an empty LMDB
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
         self.root = str(root)
         self.label_filter, self.max_len = label_filter, max_len
         self.hr_size, self.lr_size, self.mask = tuple(hr_size), tuple(lr_size), mask
@@ -71,37 +95,43 @@ class TextZoomLMDB(Dataset):
         self.labels, self.indices, self.dropped = self._read_labels()
 
     def _read_labels(self):
-        with shared_env(self.root).begin() as txn:
-            raw = txn.get(b"num-samples")
-            if raw is None:
-                raise DataError(f"data path {self.root} is an LMDB without the key 'num-samples' "
-                                "(expected TextZoom's layout: num-samples, label-%09d, image_hr-%09d, image_lr-%09d)")
-            total = int(raw)
-            labels, indices, dropped = [], [], {"empty": 0, "too_long": 0, "missing": 0}
+        with _env_for_init(self.root) as env, env.begin() as txn:
+            total = self._num_samples(txn.get(b"num-samples"))
+            # a record without a label stays in (label None) so that reading it reports it as corrupt
+            labels, indices, dropped = [], [], {"empty": 0, "too_long": 0}
             for index in range(1, total + 1):
                 value = txn.get(b"label-%09d" % index)
-                if value is None:
-                    dropped["missing"] += 1
-                    continue
-                label = filter_label(value.decode("utf-8", errors="replace"), self.label_filter)
-                if not label:
+                label = None if value is None else filter_label(value.decode("utf-8", "replace"), self.label_filter)
+                if label == "":
                     dropped["empty"] += 1
-                elif len(label) > self.max_len:
+                elif label is not None and len(label) > self.max_len:
                     dropped["too_long"] += 1
                 else:
                     labels.append(label)
                     indices.append(index)
-        if any(dropped.values()):
-            log.info("%s: kept %d of %d records; dropped %d empty-after-filter (%s), %d longer than %d, "
-                     "%d without label", self.root, len(indices), total, dropped["empty"], self.label_filter,
-                     dropped["too_long"], self.max_len, dropped["missing"])
+        log.info("%s: kept %d of %d records (dropped %d empty after the '%s' filter, %d longer than %d)",
+                 self.root, len(indices), total, dropped["empty"], self.label_filter, dropped["too_long"], self.max_len)
         return labels, indices, dropped
+
+    def _num_samples(self, raw: Optional[bytes]) -> int:
+        if raw is None:
+            raise DataError(f"data path {self.root} is an LMDB without the key 'num-samples' "
+                            "(expected TextZoom's layout: num-samples, label-%09d, image_hr-%09d, image_lr-%09d)")
+        try:
+            total = int(raw)
+        except ValueError:
+            total = -1
+        if total < 0:
+            raise DataError(f"data path {self.root}: 'num-samples' is {raw[:40]!r} (expected a non-negative integer)")
+        return total
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int):
-        index = self.indices[i]
+    def __getitem__(self, i: int) -> Optional[dict]:
+        index, label = self.indices[i], self.labels[i]
+        if label is None:
+            return None
         with shared_env(self.root).begin() as txn:
             hr_bytes = next((b for b in (txn.get((k % index).encode()) for k in HR_KEYS) if b is not None), None)
             lr_bytes = txn.get(b"image_lr-%09d" % index)
@@ -111,11 +141,12 @@ class TextZoomLMDB(Dataset):
             hr, lr = load_pair(hr_bytes, lr_bytes, self.hr_size, self.lr_size, self.mask)
         except (OSError, ValueError, SyntaxError):  # PIL's errors for undecodable images
             return None
-        return {"lr": lr, "hr": hr, "label": self.labels[i], "index": index, "split": self.split}
+        return {"lr": lr, "hr": hr, "label": label, "index": index, "split": self.split}
 
 
 def collate(batch: Sequence[Optional[dict]]) -> dict:
-    """Stack the readable samples; `corrupt` = how many records of this batch were unreadable (dropped)."""
+    """Stack the readable samples: dict(lr [B,C,h,w], hr [B,C,H,W], label [B] str, index [B] int64, split [B] str,
+    corrupt = how many records of this batch were unreadable and dropped). An all-corrupt batch has B = 0."""
     good = [item for item in batch if item is not None]
     corrupt = len(batch) - len(good)
     if not good:

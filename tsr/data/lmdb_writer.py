@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -13,37 +14,62 @@ from tsr.errors import DataError
 
 def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[bytes], str]],
                         overwrite: bool = False, map_size: int = 1 << 34, commit_every: int = 1000) -> int:
-    """Write (hr_bytes, lr_bytes, label) records; a None image leaves that key out (tests use this to make
-    corrupt records). Written into a temp folder then renamed, so a killed run never leaves a half-written LMDB
-    at `path`. Returns the number of records."""
+    """Write (hr_bytes, lr_bytes, label) records as records 1, 2, ...; returns how many were written.
+
+    A None image leaves that key out (tests use this to make corrupt records). The LMDB is written into a temp
+    folder next to `path` and renamed into place at the end, so a killed run never leaves a half-written LMDB
+    that looks valid at `path`. An existing `path` is an error unless `overwrite`. `map_size` is the largest the
+    LMDB may grow to (address space only: the file holds just what is written).
+    """
     path = Path(path)
     if path.exists() and not overwrite:
         raise DataError(f"{path} already exists; pass overwrite=True (tsr synth: --overwrite) to replace it")
-    tmp = path.with_name(f".{path.name}.writing")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    env = lmdb.open(str(tmp), map_size=map_size, subdir=True, lock=False)
-    count = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".writing", dir=path.parent))
+    try:
+        count = _write(tmp, records, map_size, commit_every)
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return count
+
+
+def _write(folder: Path, records, map_size: int, commit_every: int) -> int:
+    # lock=False: nobody else can see the temp folder, and no lock.mdb is left behind
+    env = lmdb.open(str(folder), map_size=map_size, subdir=True, lock=False)
+    count, txn = 0, None
     try:
         txn = env.begin(write=True)
         for count, (hr, lr, label) in enumerate(records, start=1):
+            if not isinstance(label, str):
+                raise ValueError(f"record {count}: label must be str, got {type(label).__name__}")
             txn.put(b"label-%09d" % count, label.encode("utf-8"))
             if hr is not None:
                 txn.put(b"image_hr-%09d" % count, hr)
             if lr is not None:
                 txn.put(b"image_lr-%09d" % count, lr)
-            if count % commit_every == 0:
+            if count % commit_every == 0:  # bounded transactions: memory stays flat on large datasets
                 txn.commit()
                 txn = env.begin(write=True)
         txn.put(b"num-samples", str(count).encode())
         txn.commit()
-        env.sync()
+        env.sync(True)
     except BaseException:
-        env.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if txn is not None:
+            txn.abort()  # a no-op once committed
         raise
-    env.close()
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    finally:
+        env.close()
     return count
+
+
+def _replace_dir(new: Path, path: Path) -> None:
+    """Move folder `new` to `path`; an existing `path` is first renamed aside, so `path` is never half-deleted."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.replace(path, old / "data")
+    os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)

@@ -32,7 +32,7 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
                                 lr_size=(data["lr_height"], data["lr_width"]), mask=True)
     recognizer = _pick_recognizer(recognizer_path, models, device)
     rows = [bicubic_row()]
-    rows += [model_row(label, _sr_fn(api, model)) for label, model, _ in models if "sr" in model]
+    rows += [model_row(label, _sr_fn(api, model, model_cfg)) for label, model, model_cfg in models if "sr" in model]
     rows.append(hr_row())
     results = evaluate(rows, datasets, recognizer=recognizer,
                        batch_size=batch_size or cfg["eval"]["batch_size"],
@@ -45,8 +45,10 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     return results
 
 
-def _sr_fn(api, model):
-    return lambda lr: api.super_resolve(model, lr)
+def _sr_fn(api, model, model_cfg):
+    # test data always carries the mask channel; a model trained without it takes RGB only
+    channels = 4 if model_cfg["data"]["mask"] else 3
+    return lambda lr: api.super_resolve(model, lr[:, :channels])
 
 
 def _pick_recognizer(recognizer_path, models, device):

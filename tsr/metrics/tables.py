@@ -1,6 +1,9 @@
 """The one renderer of result tables: rows = runs (checkpoints, variants, baselines), columns E-/M-/H-/A- per
 metric, where A is the sample-weighted average over splits. Markdown for the terminal and README, plus .csv and
-.json files with the full numbers."""
+.json files with the full numbers.
+
+Input is the evaluator's plain structure: rows = [(row name, {split: dict(n, corrupt, acc, ned, psnr, ssim)})].
+"""
 from __future__ import annotations
 
 import csv
@@ -14,20 +17,24 @@ from tsr.metrics.aggregate import average_splits
 
 Rows = Sequence[tuple[str, dict]]  # [(row name, {split: result dict})]
 
-# table title, result key, format
+# table name -> (result key, format): ACC in percent, PSNR in dB, SSIM in [0, 1]
 TABLE_METRICS = {"ACC": ("acc", "{:.2f}"), "PSNR": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.4f}")}
 TITLES = {"ACC": "word accuracy (%)", "PSNR": "PSNR (dB)", "SSIM": "SSIM"}
+AVERAGE = "A"
 
 
 def split_prefix(split: str) -> str:
-    """'easy' -> 'E'; the sample-weighted average is 'A'."""
+    """'easy' -> 'E'; the sample-weighted average column is 'A'."""
     return split[:1].upper()
 
 
-def with_average(splits_result: dict, splits: Sequence[str]) -> dict:
-    """The per-split results in `splits` order plus 'A' (sample-weighted)."""
-    ordered = {s: splits_result[s] for s in splits}
-    return {**ordered, "A": average_splits(ordered)}
+def with_average(name: str, per_split: dict, splits: Sequence[str]) -> dict:
+    """The row's results in `splits` order plus 'A' (sample-weighted over those splits)."""
+    missing = [s for s in splits if s not in per_split]
+    if missing:
+        raise ValueError(f"row '{name}' has no result for split(s) {missing}; it has {sorted(per_split)}")
+    ordered = {s: per_split[s] for s in splits}
+    return {**ordered, AVERAGE: average_splits(ordered)}
 
 
 def _fmt(value, pattern: str) -> str:
@@ -35,56 +42,80 @@ def _fmt(value, pattern: str) -> str:
 
 
 def _markdown(header: list[str], body: list[list[str]]) -> str:
+    """Padded so the raw text lines up in a terminal; first column left-aligned, numbers right-aligned."""
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+
+    def line(cells):
+        padded = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return "| " + " | ".join(padded) + " |"
+
+    sep = "|" + "-" * (widths[0] + 2) + "|" + "|".join("-" * (w + 1) + ":" for w in widths[1:]) + "|"
     return "\n".join([line(header), sep, *(line(r) for r in body)])
 
 
 def render_markdown(rows: Rows, metric: str, splits: Sequence[str], first_column: str = "arch") -> str:
-    """e.g. metric 'ACC' -> '| arch | E-ACC | M-ACC | H-ACC | A-ACC |' and one line per row."""
+    """metric 'ACC' | 'PSNR' | 'SSIM' -> '| arch | E-ACC | M-ACC | H-ACC | A-ACC |', a separator and one line per
+    row; a value that was not measured reads '-'."""
+    if metric not in TABLE_METRICS:
+        raise ValueError(f"metric must be one of {list(TABLE_METRICS)}, got {metric!r}")
     key, pattern = TABLE_METRICS[metric]
-    columns = [*splits, "A"]
+    columns = [*splits, AVERAGE]
     header = [first_column] + [f"{split_prefix(c)}-{metric}" for c in columns]
     body = []
     for name, per_split in rows:
-        full = with_average(per_split, splits)
+        full = with_average(name, per_split, splits)
         body.append([name] + [_fmt(full[c][key], pattern) for c in columns])
     return _markdown(header, body)
 
 
+def _counts_lines(rows: Rows, splits: Sequence[str]) -> list[str]:
+    """'samples per split: easy=.., A=..' (one line per row if rows were judged on different counts), and the
+    corrupt records left out when there are any."""
+    columns = [*splits, AVERAGE]
+    counts = []
+    for name, per_split in rows:
+        full = with_average(name, per_split, splits)
+        counts.append((name, ", ".join(f"{c}={full[c]['n']}" for c in columns),
+                       ", ".join(f"{c}={full[c]['corrupt']}" for c in splits if full[c]["corrupt"])))
+    if len({(n, k) for _, n, k in counts}) == 1:
+        _, n, corrupt = counts[0]
+        return [f"samples per split: {n}"] + ([f"corrupt records left out: {corrupt}"] if corrupt else [])
+    return [f"samples per split ({name}): {n}" + (f"; corrupt records left out: {corrupt}" if corrupt else "")
+            for name, n, corrupt in counts]
+
+
 def render_all(rows: Rows, splits: Sequence[str]) -> str:
-    """The ACC, PSNR and SSIM tables, each under a title, then the sample counts per split."""
+    """The ACC, PSNR and SSIM tables, each under a one-line title, then the sample (and corrupt) counts."""
     parts = [f"{TITLES[m]}\n\n{render_markdown(rows, m, splits)}" for m in TABLE_METRICS]
     if rows:
-        first = with_average(rows[0][1], splits)
-        counts = ", ".join(f"{c}={first[c]['n']}" for c in [*splits, "A"])
-        parts.append(f"samples per split: {counts}")
-        corrupt = {c: first[c]["corrupt"] for c in splits if first[c]["corrupt"]}
-        if corrupt:
-            parts.append("corrupt records left out: " + ", ".join(f"{c}={k}" for c, k in corrupt.items()))
+        parts.append("\n".join(_counts_lines(rows, splits)))
     return "\n\n".join(parts) + "\n"
 
 
 def to_json(rows: Rows, splits: Sequence[str]) -> dict:
-    return {"splits": list(splits), "rows": [{"name": name, "results": with_average(r, splits)} for name, r in rows]}
+    """{'splits': [...], 'rows': [{'name', 'results': {split | 'A': result dict}}]} with the full numbers."""
+    return {"splits": list(splits),
+            "rows": [{"name": name, "results": with_average(name, r, splits)} for name, r in rows]}
 
 
 def to_csv(rows: Rows, splits: Sequence[str]) -> str:
-    columns = [*splits, "A"]
-    header = ["row"] + [f"{split_prefix(c)}-{m}" for m in TABLE_METRICS for c in columns] + [f"n-{c}" for c in columns]
+    """One wide table: row, E/M/H/A columns per metric (6 decimals, empty when not measured), n per split and A."""
+    columns = [*splits, AVERAGE]
+    header = (["row"] + [f"{split_prefix(c)}-{m}" for m in TABLE_METRICS for c in columns]
+              + [f"n-{c}" for c in columns])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for name, per_split in rows:
-        full = with_average(per_split, splits)
-        metrics = [full[c][TABLE_METRICS[m][0]] for m in TABLE_METRICS for c in columns]
-        writer.writerow([name] + ["" if v is None else f"{v:.6f}" for v in metrics] + [full[c]["n"] for c in columns])
+        full = with_average(name, per_split, splits)
+        values = [full[c][key] for key, _ in TABLE_METRICS.values() for c in columns]
+        writer.writerow([name] + ["" if v is None else f"{v:.6f}" for v in values] + [full[c]["n"] for c in columns])
     return buffer.getvalue()
 
 
 def write_tables(rows: Rows, splits: Sequence[str], out_dir, stem: str = "results") -> list[Path]:
-    """Write stem.md, stem.csv and stem.json into out_dir, each atomically; returns the three paths."""
+    """Write stem.md (render_all), stem.csv and stem.json into out_dir, each atomically (readers never see a
+    partial file); returns the three paths."""
     out = Path(out_dir)
     return [atomic_write_text(out / f"{stem}.md", render_all(rows, splits)),
             atomic_write_text(out / f"{stem}.csv", to_csv(rows, splits)),

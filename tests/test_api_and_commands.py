@@ -1,0 +1,168 @@
+"""The Python API (load / super_resolve / recognize) and the `tsr merge|convert|sr` commands."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tsr import api
+from tsr.checkpoint import read_checkpoint, save_checkpoint
+from tsr.cli import main
+from tsr.config import build_config
+from tsr.errors import CheckpointError, TsrError
+from tsr.models.build import build_model
+from tsr.models.crnn import CRNN
+
+SMALL = ["model.sr.blocks=1", "model.sr.channels=16", "model.sr.stn=false", "model.recognizer.hidden=16"]
+
+
+def small_checkpoint(path, *overrides, seed=0):
+    cfg = build_config({}, [*SMALL, *overrides])
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    save_checkpoint(path, model, cfg, step=3)
+    return model, cfg
+
+
+def load_reference():
+    spec = importlib.util.spec_from_file_location("reference_textzoom_tsrn_api",
+                                                  Path(__file__).with_name("reference_textzoom_tsrn.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def textzoom_file(tmp_path):
+    ref = load_reference()
+    model = ref.randomize_(ref.RefTSRN(up=1, stn=True, srb=1, mask=True, hidden=8), seed=5).eval()
+    path = tmp_path / "tsrn_textzoom.pth"
+    torch.save({"state_dict_G": model.state_dict(), "info": {"arch": "tsrn"}}, path)
+    return path, model
+
+
+def crnn_file(tmp_path):
+    torch.manual_seed(1)
+    path = tmp_path / "crnn.pth"
+    torch.save({f"module.{k}": v for k, v in CRNN(num_classes=37, hidden=16).state_dict().items()}, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- api
+
+
+def test_load_super_resolve_and_recognize(tmp_path):
+    original, _ = small_checkpoint(tmp_path / "full.pth")
+    model, cfg = api.load(tmp_path / "full.pth")
+    assert not model.training and list(model.keys()) == ["sr", "head", "recognizer"]
+    assert all(torch.equal(a, b) for a, b in zip(original.state_dict().values(), model.state_dict().values()))
+    lr = torch.rand(3, 4, 16, 64)
+    model.train()
+    sr = api.super_resolve(model, lr)
+    assert model.training                                 # the caller's mode comes back
+    assert sr.shape == (3, 4, 32, 128) and sr.min() >= 0 and sr.max() <= 1
+    assert torch.equal(sr, api.super_resolve(model, lr))  # eval mode: deterministic (no batch statistics)
+    words = api.recognize(model, sr, cfg)
+    assert len(words) == 3 and all(isinstance(w, str) and set(w) <= set("0123456789abcdefghijklmnopqrstuvwxyz")
+                                   for w in words)
+
+
+def test_load_public_checkpoints_matches_textzoom_output(tmp_path):
+    path, reference = textzoom_file(tmp_path)
+    model, cfg = api.load(path)
+    assert cfg["model"]["sr"]["stn"] is True and cfg["data"]["mask"] is True
+    lr = torch.rand(2, 4, 16, 64)
+    with torch.no_grad():
+        expected = reference(lr).clamp(0, 1)
+    assert (api.super_resolve(model, lr) - expected).abs().max() < 1e-5
+    recognizer, rec_cfg = api.load(crnn_file(tmp_path))
+    assert list(recognizer.keys()) == ["recognizer"] and len(api.recognize(recognizer, lr, rec_cfg)) == 2
+    with pytest.raises(TsrError, match=r"no 'sr' part \(parts: \['recognizer'\]\)"):
+        api.super_resolve(recognizer, lr)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        api.load(tmp_path / "missing.pth")
+    bad = tmp_path / "bad.pth"
+    torch.save({"format": "tsr", "version": 1, "config": build_config({}, SMALL),
+                "model": {"sr.net.block1.0.weight": torch.zeros(1)}}, bad)
+    with pytest.raises(CheckpointError, match="strict load refused"):
+        api.load(bad)
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def test_convert_command(tmp_path, capsys):
+    path, _ = textzoom_file(tmp_path)
+    assert main(["convert", "--from", "textzoom-tsrn", str(path), "--out", str(tmp_path / "tsrn.pth")]) == 0
+    converted = torch.load(tmp_path / "tsrn.pth", weights_only=True)
+    assert converted["format"] == "tsr" and converted["converted_from"] == "textzoom-tsrn"
+    assert "loaded" in capsys.readouterr().out
+    crnn = crnn_file(tmp_path)
+    assert main(["convert", "--from", "crnn-pytorch", str(crnn), "--out", str(tmp_path / "crnn_tsr.pth")]) == 0
+    assert read_checkpoint(tmp_path / "crnn_tsr.pth")["config"]["model"]["parts"] == ["recognizer"]
+    capsys.readouterr()
+    assert main(["convert", "--from", "textzoom-tsrn", str(crnn), "--out", str(tmp_path / "x.pth")]) == 2
+    assert "is a crnn-pytorch checkpoint; use --from crnn-pytorch" in capsys.readouterr().err
+    assert not (tmp_path / "x.pth").exists()
+
+
+def test_merge_command(tmp_path, capsys):
+    small_checkpoint(tmp_path / "sr.pth", "model.parts=[sr, head]")
+    crnn = crnn_file(tmp_path)
+    out = tmp_path / "full.pth"
+    assert main(["merge", "--sr", str(tmp_path / "sr.pth"), "--recognizer", str(crnn), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    model, cfg = api.load(out)
+    counts = {part: len(model[part].state_dict()) for part in model}
+    assert [line.split()[:2] for line in lines[:3]] == [[p, str(n)] for p, n in counts.items()]
+    assert cfg["model"]["parts"] == ["sr", "head", "recognizer"]
+    assert main(["merge", "--out", str(out)]) == 2
+
+
+def write_png(path, size, seed):
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+
+
+def test_sr_command_on_images_of_any_size(tmp_path, capsys):
+    small_checkpoint(tmp_path / "full.pth")
+    images = tmp_path / "images"
+    images.mkdir()
+    write_png(images / "small.png", (37, 11), 0)
+    write_png(images / "wide.png", (300, 60), 1)
+    Image.open(images / "small.png").convert("L").save(images / "grey.jpg")
+    (images / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(images), "--out", str(out),
+                 "--batch-size", "2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["grey.png", "predictions.tsv", "small.png", "wide.png"]
+    for name in ("grey.png", "small.png", "wide.png"):
+        with Image.open(out / name) as image:
+            assert image.size == (128, 32) and image.mode == "RGB"
+    rows = (out / "predictions.tsv").read_text().splitlines()
+    assert rows[0] == "file\ttext" and [r.split("\t")[0] for r in rows[1:]] == ["grey.jpg", "small.png", "wide.png"]
+
+    single = tmp_path / "single"
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(images / "wide.png"),
+                 "--out", str(single)]) == 0
+    assert (single / "wide.png").read_bytes() == (out / "wide.png").read_bytes()
+
+
+def test_sr_command_errors(tmp_path, capsys):
+    small_checkpoint(tmp_path / "full.pth")
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert f"--input {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not really a png")
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(broken), "--out", str(tmp_path)]) == 2
+    assert f"--input file {broken} is not an image PIL can read" in capsys.readouterr().err
+    crnn = crnn_file(tmp_path)
+    assert main(["sr", "--ckpt", str(crnn), "--input", str(broken), "--out", str(tmp_path / "o")]) == 2
+    assert "has no SR network (parts: ['recognizer'])" in capsys.readouterr().err
+    assert main(["sr", "--ckpt", str(tmp_path / "missing.pth"), "--input", str(broken), "--out", str(tmp_path)]) == 2
+    assert "missing.pth does not exist" in capsys.readouterr().err

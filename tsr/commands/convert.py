@@ -1,0 +1,26 @@
+"""`tsr convert`: a public checkpoint (TextZoom TSRN, crnn.pytorch CRNN) -> a tsr checkpoint."""
+from __future__ import annotations
+
+HELP = "convert a TextZoom TSRN or crnn.pytorch CRNN checkpoint into a tsr checkpoint"
+FORMATS = ("textzoom-tsrn", "crnn-pytorch")
+
+
+def add_arguments(parser):
+    parser.add_argument("--from", dest="source_format", required=True, choices=FORMATS,
+                        help="layout of the input file")
+    parser.add_argument("input", metavar="IN", help="public checkpoint file")
+    parser.add_argument("--out", required=True, help="tsr checkpoint to write")
+
+
+def run(args):
+    from tsr.checkpoint import load_model_state, read_checkpoint, write_checkpoint
+    from tsr.models.build import build_model
+
+    checkpoint = read_checkpoint(args.input, expected_format=args.source_format)
+    # The converted tensors must fill a model built from the inferred config exactly: that is the layout check.
+    model = build_model(checkpoint["config"])
+    report = load_model_state(model, checkpoint["model"], strict=True, source=args.input)
+    write_checkpoint(args.out, checkpoint)
+    print(model.summary())
+    print(f"{report}\nwritten: {args.out}")
+    return 0

@@ -1,0 +1,99 @@
+"""`tsr sr`: super-resolve users' own word images with a checkpoint; PNGs out, plus predictions.tsv when the
+checkpoint has a recognizer."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+HELP = "super-resolve your own word images (a file or a folder of them) with a checkpoint"
+
+
+def add_arguments(parser):
+    parser.add_argument("--ckpt", required=True, help="checkpoint with sr + head parts (tsr or TextZoom TSRN)")
+    parser.add_argument("--input", required=True, help="an image file, or a folder of images (any PIL format)")
+    parser.add_argument("--out", required=True, help="folder for the SR PNGs (and predictions.tsv)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+
+
+def list_images(path: str | Path) -> list[Path]:
+    """A file -> [it]; a folder -> its files with an image extension PIL knows, sorted by name (not recursive)."""
+    from PIL import Image
+
+    from tsr.errors import DataError
+
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"--input {path} does not exist (expected an image file or a folder of images)")
+    extensions = {ext.lower() for ext in Image.registered_extensions()}
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+    if not files:
+        raise DataError(f"--input {path} holds no image files (looked for {', '.join(sorted(extensions)[:8])}, ...)")
+    return files
+
+
+def read_lr(file: Path, lr_size: tuple[int, int], mask: bool):
+    """Image file -> LR tensor [C, h, w] prepared as the dataset prepares LR images (bicubic, [0,1], mask)."""
+    from PIL import Image
+
+    from tsr.data.transforms import to_tensor
+    from tsr.errors import DataError
+
+    try:
+        with Image.open(file) as image:
+            rgb = image.convert("RGB")
+    except (OSError, ValueError) as e:
+        raise DataError(f"--input file {file} is not an image PIL can read ({e})") from None
+    return to_tensor(rgb, lr_size, mask)
+
+
+def output_names(files: list[Path]) -> list[str]:
+    """'a.jpg' -> 'a.png'; when two inputs share a stem, each keeps its full name: 'a.jpg.png'."""
+    stems = [f.stem for f in files]
+    return [f"{f.stem}.png" if stems.count(f.stem) == 1 else f"{f.name}.png" for f in files]
+
+
+def png_bytes(image) -> bytes:
+    """[C, H, W] in [0,1] -> PNG bytes of its RGB channels (a mask channel is dropped)."""
+    import numpy as np
+    from PIL import Image
+
+    array = (image[:3].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array), mode="RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run(args):
+    import torch
+
+    from tsr import api
+    from tsr.errors import TsrError
+    from tsr.io import atomic_write_bytes, atomic_write_text
+
+    if args.batch_size < 1:
+        raise TsrError(f"--batch-size must be >= 1, got {args.batch_size}")
+    files = list_images(args.input)
+    model, cfg = api.load(args.ckpt, device=args.device)
+    if "sr" not in model or "head" not in model:
+        raise TsrError(f"--ckpt {args.ckpt} has no SR network (parts: {list(model.keys())}); expected sr + head")
+    data = cfg["data"]
+    lr_size = (data["lr_height"], data["lr_width"])
+    out = Path(args.out)
+    names = output_names(files)
+    predictions = []
+    for start in range(0, len(files), args.batch_size):
+        batch_files = files[start:start + args.batch_size]
+        lr = torch.stack([read_lr(f, lr_size, data["mask"]) for f in batch_files])
+        sr = api.super_resolve(model, lr)
+        for image, name in zip(sr, names[start:start + args.batch_size]):
+            atomic_write_bytes(out / name, png_bytes(image))
+        if "recognizer" in model:
+            predictions += zip((f.name for f in batch_files), api.recognize(model, sr, cfg))
+    print(f"{len(files)} SR images ({sr.shape[-2]}x{sr.shape[-1]}) written to {out}")
+    if "recognizer" in model:
+        atomic_write_text(out / "predictions.tsv", "file\ttext\n" + "".join(f"{f}\t{t}\n" for f, t in predictions))
+        print(f"predictions: {out / 'predictions.tsv'}")
+    return 0

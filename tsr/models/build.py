@@ -1,0 +1,115 @@
+"""Config -> FullModel. A small registry per part kind maps `model.<part>.type` to a constructor; the other
+keys of that config section become its keyword arguments, plus the sizes derived from `data.*` (BasicSR's
+pattern, with explicit registrations below instead of scanning files)."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+from torch import nn
+
+from tsr.config import ConfigError
+from tsr.data.charset import CTCCodec, alphabet_for
+from tsr.models import adapters
+from tsr.models.crnn import CRNN
+from tsr.models.heads import PixelShuffleHead, check_scale
+from tsr.models.tsrn import TSRNBackbone
+from tsr.models.wrapper import FullModel, Part
+
+PART_NAMES = ("sr", "head", "recognizer", "adapter")
+# Section keys that configure the wrapper (or the registry), not the network's constructor.
+_NOT_KWARGS = ("type", "trainable")
+
+
+class Registry:
+    """type name -> constructor taking plain keyword arguments, for the config key `key`."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self._constructors: dict[str, Callable[..., nn.Module]] = {}
+
+    def register(self, name: str, constructor: Callable[..., nn.Module]) -> None:
+        if name in self._constructors:
+            raise ValueError(f"{self.key}: type {name!r} is registered twice")
+        self._constructors[name] = constructor
+
+    def names(self) -> list[str]:
+        return list(self._constructors)
+
+    def build(self, name: str, **kwargs) -> nn.Module:
+        if name not in self._constructors:
+            raise ConfigError(f"config key '{self.key}' is {name!r}; valid types: {self.names()}")
+        return self._constructors[name](**kwargs)
+
+
+SR = Registry("model.sr.type")
+SR.register("tsrn", TSRNBackbone)
+HEADS = Registry("model.head.type")
+HEADS.register("pixelshuffle", PixelShuffleHead)
+RECOGNIZERS = Registry("model.recognizer.type")
+RECOGNIZERS.register("crnn", CRNN)
+ADAPTERS = Registry("model.adapter.type")
+for _kind in adapters.ADAPTER_KINDS:
+    ADAPTERS.register(_kind, partial(adapters.build_adapter, _kind))
+
+
+def build_model(cfg: dict) -> FullModel:
+    """Resolved config -> FullModel with the parts in `model.parts` (in the order sr, head, recognizer, adapter).
+
+    Derived from `data`: sr input / head output channels (4 with data.mask, else 3), LR size, the scale check
+    of head stages against data.lr_* -> data.hr_*, and the recognizer's classes from data.label_filter.
+    `model.recognizer.trainable` sets the recognizer part's trainable mode.
+    """
+    data, model = cfg["data"], cfg["model"]
+    names = _checked_parts(model)
+    image_channels = 4 if data["mask"] else 3
+    lr_size = (data["lr_height"], data["lr_width"])
+    hr_size = (data["hr_height"], data["hr_width"])
+    parts: dict[str, Part] = {}
+    if "sr" in names:
+        parts["sr"] = Part("sr", SR.build(model["sr"]["type"], **_kwargs(model["sr"]),
+                                          in_channels=image_channels, lr_size=lr_size))
+    if "head" in names:
+        check_scale(model["head"]["stages"], lr_size, hr_size)
+        parts["head"] = Part("head", HEADS.build(model["head"]["type"], **_kwargs(model["head"]),
+                                                 channels=model["sr"]["channels"], out_channels=image_channels))
+    if "recognizer" in names:
+        num_classes = CTCCodec(alphabet_for(data["label_filter"])).num_classes
+        recognizer = RECOGNIZERS.build(model["recognizer"]["type"], **_kwargs(model["recognizer"]),
+                                       num_classes=num_classes)
+        parts["recognizer"] = Part("recognizer", recognizer, trainable=model["recognizer"]["trainable"])
+    if "adapter" in names:
+        # the adapter stands in for the recognizer's CNN: its output has that CNN's sequence shape
+        recognizer = parts["recognizer"].net
+        parts["adapter"] = Part("adapter", ADAPTERS.build(model["adapter"]["type"], **_kwargs(model["adapter"]),
+                                                          in_channels=model["sr"]["channels"],
+                                                          feature_height=lr_size[0],
+                                                          seq_len=recognizer.sequence_length,
+                                                          out_dim=recognizer.sequence_dim))
+    return FullModel(parts)
+
+
+def _kwargs(section: dict) -> dict:
+    return {key: value for key, value in section.items() if key not in _NOT_KWARGS}
+
+
+def _checked_parts(model: dict) -> list[str]:
+    names = list(model["parts"])
+    unknown = [n for n in names if n not in PART_NAMES]
+    if unknown or not names:
+        raise ConfigError(f"config key 'model.parts' is {names!r}; expected a non-empty list of {list(PART_NAMES)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config key 'model.parts' names a part twice: {names!r}")
+    needs = {"head": ("sr",), "adapter": ("sr", "recognizer")}
+    for part, required in needs.items():
+        absent = [r for r in required if part in names and r not in names]
+        if absent:
+            raise ConfigError(f"config key 'model.parts' has '{part}' without {absent}: the {part} reads their outputs")
+    has_adapter, adapter_type = "adapter" in names, model["adapter"]["type"]
+    if has_adapter and adapter_type is None:
+        raise ConfigError("config key 'model.parts' has 'adapter' but model.adapter.type is null; "
+                          f"set model.adapter.type to one of {ADAPTERS.names()}")
+    if adapter_type is not None and not has_adapter:
+        raise ConfigError(f"config key 'model.adapter.type' is {adapter_type!r} but 'adapter' is not in model.parts "
+                          f"{names!r}; add it, or set model.adapter.type=null for an image-level model")
+    return [n for n in PART_NAMES if n in names]
