@@ -1,5 +1,4 @@
 """The Python API (load / super_resolve / recognize) and the `tsr merge|convert|sr` commands."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +26,8 @@ def small_checkpoint(path, *overrides, seed=0):
 
 
 def load_reference():
-    spec = importlib.util.spec_from_file_location("reference_textzoom_tsrn_api",
-                                                  Path(__file__).with_name("reference_textzoom_tsrn.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import reference_textzoom_tsrn
+    return reference_textzoom_tsrn
 
 
 def textzoom_file(tmp_path):

@@ -1,6 +1,5 @@
 """Checkpoints: atomic save, safe read, honest strict=False report, strict resume, public-format conversion on
 read, merge of per-module checkpoints."""
-import importlib.util
 import os
 import pickle
 import random
@@ -21,11 +20,8 @@ from tsr.models.wrapper import FullModel, Part
 
 
 def load_reference():
-    spec = importlib.util.spec_from_file_location("reference_textzoom_tsrn_ckpt",
-                                                  Path(__file__).with_name("reference_textzoom_tsrn.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import reference_textzoom_tsrn
+    return reference_textzoom_tsrn
 
 
 class TinySR(nn.Module):

@@ -1,4 +1,3 @@
-import importlib.util
 import itertools
 from pathlib import Path
 
@@ -14,11 +13,8 @@ LAYOUTS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / 
 
 
 def load_reference():
-    path = Path(__file__).with_name("reference_textzoom_tsrn.py")
-    spec = importlib.util.spec_from_file_location("reference_textzoom_tsrn", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import reference_textzoom_tsrn
+    return reference_textzoom_tsrn
 
 
 def n_params(*modules):

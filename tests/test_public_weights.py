@@ -1,4 +1,3 @@
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -12,11 +11,8 @@ from tsr.models.tsrn import TSRNBackbone
 
 
 def load_reference():
-    path = Path(__file__).with_name("reference_textzoom_tsrn.py")
-    spec = importlib.util.spec_from_file_location("reference_textzoom_tsrn_pw", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import reference_textzoom_tsrn
+    return reference_textzoom_tsrn
 
 
 REF = load_reference()
