@@ -3,10 +3,11 @@ evaluator, print and write the tables (rank 0)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Optional, Sequence
 
 from tsr import dist
-from tsr.config import build_config, load_config
+from tsr.config import build_config, load_config, save_config
 from tsr.data.lmdb_dataset import load_test_splits
 from tsr.engine.evaluator import bicubic_row, evaluate, hr_row, model_row
 from tsr.errors import TsrError
@@ -41,6 +42,8 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
         print(render_all(results, split_names))
         if out_dir:
             paths = write_tables(results, split_names, out_dir)
+            save_config(cfg, Path(out_dir) / "config.yaml")  # the data settings these numbers were made with
+            paths.append(Path(out_dir) / "config.yaml")
             print("written: " + ", ".join(str(p) for p in paths))
     return results
 
