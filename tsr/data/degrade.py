@@ -14,8 +14,8 @@ from PIL import Image, ImageFilter
 # ranges drawn uniformly per image: blur sigma (HR pixels), noise sigma (0-255 scale), JPEG quality
 DEGRADATIONS = {
     "easy": {"blur": (0.4, 0.9), "noise": (1.0, 3.0), "jpeg": (60, 90)},
-    "medium": {"blur": (0.9, 1.5), "noise": (3.0, 6.0), "jpeg": (35, 60)},
-    "hard": {"blur": (1.5, 2.3), "noise": (6.0, 10.0), "jpeg": (15, 35)},
+    "medium": {"blur": (0.8, 1.2), "noise": (2.0, 5.0), "jpeg": (40, 70)},
+    "hard": {"blur": (1.1, 1.6), "noise": (4.0, 7.0), "jpeg": (25, 45)},
 }
 
 

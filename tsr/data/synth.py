@@ -26,7 +26,7 @@ from tsr.data.render import render_word
 from tsr.errors import DataError
 from tsr.io import atomic_write_text
 
-GENERATOR_VERSION = 2  # bump when rendering or degradation changes, so `--reuse` regenerates old data
+GENERATOR_VERSION = 3  # bump when rendering or degradation changes, so `--reuse` regenerates old data
 LEVELS = ("easy", "medium", "hard")
 SPLIT_IDS = {"train": 0, "easy": 1, "medium": 2, "hard": 3}
 WORDS_PATH = Path(__file__).with_name("words.txt")
