@@ -21,12 +21,12 @@ from torch import nn
 
 from tsr.errors import CheckpointError
 from tsr.io import atomic_write
+from tsr.keys import strip_key, strip_prefixes  # noqa: F401  (re-exported: part of the checkpoint API)
 from tsr.models import public_weights as pw
 
 FORMAT = "tsr"
 VERSION = 1
 TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "weighting", "rng")
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -38,25 +38,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
-
-
-def strip_key(key: str) -> str:
-    """'module._orig_mod.sr.net.x' -> 'sr.net.x': leading wrapper prefixes, any nesting, plus `_orig_mod.`
-    segments further in (a part compiled on its own saves `sr.net._orig_mod.x`)."""
-    while key.startswith(_WRAPPER_PREFIXES):
-        key = key.split(".", 1)[1]
-    return key.replace("._orig_mod.", ".")
-
-
-def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """A state dict saved through DDP / torch.compile wrappers -> the same tensors under the plain keys."""
-    out: dict[str, Any] = {}
-    for key, value in state_dict.items():
-        plain = strip_key(key)
-        if plain in out:
-            raise CheckpointError(f"state dict holds both '{key}' and another key that also means '{plain}'")
-        out[plain] = value
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- saving

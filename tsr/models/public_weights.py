@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import torch
 
 from tsr.errors import CheckpointError
+from tsr.keys import strip_prefixes
 
 TEXTZOOM_TSRN = "textzoom-tsrn"
 CRNN_PYTORCH = "crnn-pytorch"
@@ -24,11 +25,6 @@ TSR = "tsr"
 _BLOCK_KEY = re.compile(r"^block(\d+)\.(.+)$")
 _STN_PREFIXES = ("tps.", "stn_head.")
 _CRNN_REQUIRED = ("cnn.conv0.weight", "rnn.1.embedding.weight")
-
-
-def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """{'module.x': t} -> {'x': t}; keys without the prefix are kept as they are."""
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
 
 
 def _tsrn_state_dict(obj: Mapping[str, Any], source: str) -> dict[str, torch.Tensor]:
@@ -40,7 +36,7 @@ def _tsrn_state_dict(obj: Mapping[str, Any], source: str) -> dict[str, torch.Ten
         obj = obj["state_dict_G"]
         if not isinstance(obj, Mapping):
             raise CheckpointError(f"{source}: 'state_dict_G' should be a state dict, got {type(obj).__name__}")
-    return strip_module_prefix(obj)
+    return strip_prefixes(obj)
 
 
 def _block_indices(state_dict: Mapping[str, Any]) -> list[int]:
@@ -115,12 +111,12 @@ def textzoom_tsrn_to_parts(state_dict_G: Mapping[str, Any], source: str = "check
 
 def parts_to_textzoom_tsrn(sr_state: Mapping[str, Any], head_state: Mapping[str, Any]) -> dict[str, Any]:
     """Inverse of `textzoom_tsrn_to_parts`: tsr backbone + head states -> a TextZoom `state_dict_G`."""
-    sr_state = strip_module_prefix(sr_state)
+    sr_state = strip_prefixes(sr_state)
     indices = _block_indices(sr_state)
     if not indices:
         raise ValueError("sr_state has no block* keys; expected a TSRNBackbone state dict")
     head_block = f"block{indices[-1] + 1}"
-    head_state = strip_module_prefix(head_state)
+    head_state = strip_prefixes(head_state)
     out = dict(sr_state)
     stages = len({k.split(".")[1] for k in head_state if k.startswith("upsample.")})
     for key, value in head_state.items():
@@ -137,7 +133,7 @@ def crnn_pytorch_to_part(state_dict: Mapping[str, Any], source: str = "checkpoin
     """crnn.pytorch CRNN state dict -> recognizer state (same keys, `module.` stripped), checked to be a CRNN."""
     if not isinstance(state_dict, Mapping):
         raise CheckpointError(f"{source}: expected a crnn.pytorch CRNN state dict, got {type(state_dict).__name__}")
-    sd = strip_module_prefix(state_dict)
+    sd = strip_prefixes(state_dict)
     missing = [k for k in _CRNN_REQUIRED if k not in sd]
     if missing:
         raise CheckpointError(f"{source}: expected a crnn.pytorch CRNN state dict with keys "
