@@ -115,8 +115,8 @@ def test_numpy_values_are_saved_as_plain_numbers_and_tensors(tmp_path):
 
 
 def test_save_refuses_what_weights_only_loading_would_refuse(tmp_path):
-    with pytest.raises(ValueError, match=r"checkpoint\['weighting'\]\['extra'\] is a object"):
-        save_checkpoint(tmp_path / "x.pth", tiny_model(), {}, step=0, weighting={"extra": object()})
+    with pytest.raises(ValueError, match=r"checkpoint\['trainer'\]\['extra'\] is a object"):
+        save_checkpoint(tmp_path / "x.pth", tiny_model(), {}, step=0, trainer={"extra": object()})
     with pytest.raises(ValueError, match="unknown training state \\['optimiser'\\]"):
         save_checkpoint(tmp_path / "x.pth", tiny_model(), {}, step=0, optimiser={})
     assert not (tmp_path / "x.pth").exists()
@@ -223,7 +223,8 @@ def test_textzoom_checkpoint_is_converted_on_read(tmp_path):
     assert checkpoint["converted_from"] == "textzoom-tsrn"
     cfg = checkpoint["config"]
     assert cfg["model"]["parts"] == ["sr", "head"]
-    assert cfg["model"]["sr"] == {"type": "tsrn", "blocks": 1, "channels": 16, "stn": False}
+    assert cfg["model"]["sr"] == {"type": "tsrn", "blocks": 1, "channels": 16, "stn": False,
+                                  "trainable": "all"}
     assert cfg["model"]["head"]["stages"] == 1 and cfg["data"]["mask"] is False
     model = build_model(cfg)
     assert load_model_state(model, checkpoint["model"], strict=True).clean

@@ -74,3 +74,20 @@ def test_two_ranks_give_exact_counts_and_the_same_numbers(tmp_path, test_root):
         for split in a:
             assert b[split]["n"] == 7                    # 7 samples over 2 ranks: 4 + 3, none counted twice
             assert b[split] == pytest.approx(a[split], abs=1e-6)
+
+
+def test_a_row_that_reads_its_own_text_is_not_judged_by_the_shared_recognizer(test_root):
+    splits = load_test_splits(test_root)
+    judged = []
+
+    def recognizer(images):
+        judged.append(len(images))
+        return ["zz"] * len(images)
+
+    own = Row("feature-level", lambda lr, hr: (hr, ["own"] * len(hr)), reads_own_text=True)
+    seen = {}
+    results = dict(evaluate([own, hr_row()], splits, recognizer=recognizer, batch_size=4,
+                            on_batch=lambda split, batch, images, words: seen.setdefault(split, words)))
+    assert sum(judged) == 3 * 7                      # only the HR row went to the shared recognizer
+    assert seen["easy"]["feature-level"] == ["own"] * 4 and seen["easy"]["HR"] == ["zz"] * 4
+    assert results["feature-level"]["easy"]["n"] == 7 and results["feature-level"]["easy"]["psnr"] == 100.0

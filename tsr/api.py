@@ -76,3 +76,21 @@ def recognize(model: nn.Module, images: torch.Tensor, config: dict) -> list[str]
     codec = CTCCodec(alphabet_for(config["data"]["label_filter"]))
     with _inference(unwrap(model)):
         return list(recognizer.net.recognize(images.to(_device_of(recognizer)), codec))
+
+
+def reads_features(model: nn.Module) -> bool:
+    """True for a feature-level model: its recognizer reads SR features through the adapter, not SR images."""
+    return "adapter" in unwrap(model)
+
+
+def super_resolve_and_read(model: nn.Module, lr: torch.Tensor, config: dict) -> tuple[torch.Tensor, list[str]]:
+    """Feature-level model: lr -> (SR images clamped to [0,1], the words its recognizer reads from the SR features
+    through the adapter), in one pass; eval mode, no grad."""
+    if not reads_features(model):
+        raise TsrError("super_resolve_and_read needs a feature-level model (parts sr, head, recognizer, adapter), "
+                       f"got parts {list(unwrap(model).keys())}")
+    full = unwrap(model)
+    codec = CTCCodec(alphabet_for(config["data"]["label_filter"]))
+    with _inference(full):
+        out = full(lr.to(_device_of(full)))
+        return out["sr"].clamp(0, 1), codec.decode_greedy(out["logits"])

@@ -3,7 +3,8 @@ report of exactly what did and did not load.
 
 Layout of a tsr checkpoint (everything loads with `torch.load(weights_only=True)`):
     {"format": "tsr", "version": 1, "model": {<part>.net.<key>: CPU tensor}, "config": resolved config tree,
-     "step": int, "metrics": dict | None, [optimizer, scheduler, scaler, weighting, rng]: state dicts}
+     "step": int, "metrics": dict | None, [optimizer, scheduler, scaler, trainer, rng]: state dicts}
+(learned loss weights are model tensors: the `weighting` part, keys weighting.net.*)
 Public checkpoints (TextZoom TSRN, crnn.pytorch CRNN) are converted into this layout when read.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tsr.models import public_weights as pw
 
 FORMAT = "tsr"
 VERSION = 1
-TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "weighting", "rng")
+TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "trainer", "rng")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -47,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict, ste
                     metrics: Optional[dict] = None, **training_state: Any) -> Path:
     """Write one full-model checkpoint atomically (readers never see a half-written file).
 
-    `training_state` takes optimizer / scheduler / scaler / weighting (objects with `state_dict()` or state
+    `training_state` takes optimizer / scheduler / scaler / trainer (objects with `state_dict()` or state
     dicts) and rng (see `capture_rng_state`). Model weights are taken from the unwrapped model, so keys never
     carry `module.` / `_orig_mod.`, and every tensor is moved to the CPU.
     """
@@ -395,6 +396,8 @@ def _merged_config(configs: dict[str, dict], names: dict[str, str], parts: list[
     resolved = {p: build_config(cfg, source=f"config of {names[p]}") for p, cfg in configs.items()}
     merged = copy.deepcopy(resolved[parts[0]])
     defaults = _defaults()
+    # a merged checkpoint starts a new stage: no training settings (nor a learned-weighting part) carry over
+    merged["train"] = copy.deepcopy(defaults["train"])
     for part in PART_ORDER:
         if part not in parts:                # e.g. no adapter: its section must not name a type
             merged["model"][part] = copy.deepcopy(defaults["model"][part])

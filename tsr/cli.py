@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from tsr.errors import TsrError
@@ -12,6 +13,7 @@ from tsr.errors import TsrError
 # `tsr --help` and argument errors stay instant.
 COMMANDS = {
     "synth": "synth",
+    "train": "train",
     "eval": "evaluate",
     "config": "show_config",
     "merge": "merge",
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except TsrError as e:
-        print(f"tsr {args.command}: error: {e}", file=sys.stderr)
+        # under torchrun every rank may report; say which
+        where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
+        print(f"tsr {args.command}{where}: error: {e}", file=sys.stderr)
         return 2
 
 

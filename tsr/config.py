@@ -28,7 +28,15 @@ CHOICES = {
     "model.head.type": ("pixelshuffle",),
     "model.recognizer.type": ("crnn",),
     "model.adapter.type": (None, "dense", "mlp", "sidernn", "sidernn+mlp"),
-    "model.recognizer.trainable": ("all", "head_only", "none"),
+    "model.sr.trainable": ("all", "none"),
+    "model.head.trainable": ("all", "none"),
+    "model.recognizer.trainable": ("all", "head_only", "sequence", "none"),
+    "model.adapter.trainable": ("all", "none"),
+    "train.weighting": ("avg", "uncertainty"),
+    "train.optimizer": ("adam", "adamw"),
+    "train.lr_schedule": ("constant", "cosine", "step"),
+    "train.amp": ("auto", "off", "bf16", "fp16"),
+    "train.device": ("auto", "cpu", "cuda"),
 }
 
 

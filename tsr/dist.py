@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
+
+from tsr.errors import TsrError
 
 
 def is_initialized() -> bool:
@@ -21,6 +25,63 @@ def rank() -> int:
 
 def world_size() -> int:
     return dist.get_world_size() if is_initialized() else int(os.environ.get("WORLD_SIZE", 1))
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def init(device: str = "auto") -> torch.device:
+    """This process's device, and under torchrun (WORLD_SIZE > 1) the process group: nccl on CUDA, gloo on CPU.
+
+    device: "auto" (cuda:LOCAL_RANK when CUDA is available, else cpu) | "cuda" | "cpu".
+    """
+    if device not in ("auto", "cuda", "cpu"):
+        raise TsrError(f"device must be auto, cuda or cpu, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TsrError(f"train.device is cuda, but this torch {torch.__version__} sees no CUDA device "
+                       f"(CUDA build: {torch.version.cuda}); use train.device=auto or cpu")
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        if local_rank() >= torch.cuda.device_count():
+            raise TsrError(f"LOCAL_RANK {local_rank()} but only {torch.cuda.device_count()} CUDA devices are visible; "
+                           "start at most that many processes per node (torchrun --nproc_per_node)")
+        chosen = torch.device("cuda", local_rank())
+        torch.cuda.set_device(chosen)
+    else:
+        chosen = torch.device("cpu")
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not is_initialized():
+        # device_id binds nccl's communicator to this process's GPU at once (no guessing, no hang at the first
+        # collective); gloo takes CPU tensors.
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=chosen if use_cuda else None)
+    return chosen
+
+
+def shutdown() -> None:
+    if is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if is_initialized() and world_size() > 1:
+        dist.barrier()
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank. Each rank's last training forward
+    updated them from its own batch; validation and saving must see one model, the one rank 0 saves."""
+    if is_initialized() and world_size() > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)
+
+
+def all_gather_object(obj: Any) -> list:
+    """[obj of rank 0, obj of rank 1, ...]; [obj] single-process."""
+    if not (is_initialized() and world_size() > 1):
+        return [obj]
+    gathered: list = [None] * world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def is_main() -> bool:

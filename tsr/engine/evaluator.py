@@ -25,11 +25,17 @@ Recognizer = Callable[[torch.Tensor], Sequence[str]]
 @dataclass
 class Row:
     """One row of the result tables: how its images are made from a batch (lr [B,C,16,64], hr [B,C,32,128]) and
-    whether they are compared with HR (PSNR/SSIM). The HR row is not: it only gives the recognizer's upper bound."""
+    whether they are compared with HR (PSNR/SSIM). The HR row is not: it only gives the recognizer's upper bound.
+
+    With `reads_own_text`, `images(lr, hr)` returns (images, words): the row's model reads its text itself (a
+    feature-level model: its recognizer reads SR features through the adapter, not the SR image) and the shared
+    recognizer is not asked.
+    """
 
     name: str
-    images: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    images: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | tuple[torch.Tensor, Sequence[str]]]
     compare_to_hr: bool = True
+    reads_own_text: bool = False
 
 
 def bicubic_row() -> Row:
@@ -40,19 +46,20 @@ def hr_row() -> Row:
     return Row("HR", lambda lr, hr: hr, compare_to_hr=False)
 
 
-def model_row(name: str, super_resolve: Callable[[torch.Tensor], torch.Tensor]) -> Row:
-    return Row(name, lambda lr, hr: super_resolve(lr))
+def model_row(name: str, super_resolve: Callable[[torch.Tensor], torch.Tensor], reads_own_text: bool = False) -> Row:
+    """`super_resolve(lr)` -> SR images, or (SR images, words) with `reads_own_text`."""
+    return Row(name, lambda lr, hr: super_resolve(lr), reads_own_text=reads_own_text)
 
 
 @torch.no_grad()
 def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Optional[Recognizer] = None,
              batch_size: int = 64, num_workers: int = 0, device: str | torch.device = "cpu",
-             on_batch: Optional[Callable[[str, dict, dict], None]] = None) -> list[tuple[str, dict]]:
+             on_batch: Optional[Callable[[str, dict, dict, dict], None]] = None) -> list[tuple[str, dict]]:
     """Evaluate every row on every split.
 
     Returns [(row name, {split: dict(n, corrupt, acc, ned, psnr, ssim)})] in row order; acc/ned are None without a
-    recognizer, psnr/ssim None for rows not compared with HR. `on_batch(split, batch, images_by_row)` lets a caller
-    keep samples (e.g. for picture grids) without a second pass.
+    recognizer, psnr/ssim None for rows not compared with HR. `on_batch(split, batch, images_by_row, words_by_row)`
+    lets a caller keep samples and predictions (e.g. for picture grids) without a second pass.
     """
     device = torch.device(device)
     sums = {row.name: {split: SplitSums() for split in splits} for row in rows}
@@ -61,30 +68,36 @@ def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Opt
         loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                             collate_fn=collate, pin_memory=device.type == "cuda")
         for batch in loader:
-            images_by_row = _judge_batch(rows, batch, recognizer, device, {r.name: sums[r.name][split] for r in rows})
-            if on_batch is not None:
-                on_batch(split, batch, images_by_row)
+            images_by_row, words_by_row = _judge_batch(rows, batch, recognizer, device,
+                                                       {r.name: sums[r.name][split] for r in rows})
+            if on_batch is not None and images_by_row:
+                on_batch(split, batch, images_by_row, words_by_row)
     return [(row.name, {split: _reduced(sums[row.name][split], device).result() for split in splits}) for row in rows]
 
 
 def _judge_batch(rows, batch, recognizer, device, sums_by_row) -> dict:
     lr, hr = batch["lr"].to(device, non_blocking=True), batch["hr"].to(device, non_blocking=True)
-    images_by_row = {}
+    images_by_row, words_by_row = {}, {}
     for row in rows:
         sums = sums_by_row[row.name]
         sums.corrupt += batch["corrupt"]
         if lr.shape[0] == 0:
             continue
-        images = row.images(lr, hr).float().clamp(0, 1)
+        made = row.images(lr, hr)
+        images, words = made if row.reads_own_text else (made, None)
+        images = images.float().clamp(0, 1)
+        if words is None and recognizer is not None:
+            words = recognizer(images)
         images_by_row[row.name] = images
+        words_by_row[row.name] = list(words) if words is not None else None
         compare = row.compare_to_hr
         sums.add_batch(
-            preds=list(recognizer(images)) if recognizer is not None else None,
+            preds=words_by_row[row.name],
             targets=batch["label"],
             psnr=psnr(images[:, :3], hr[:, :3]) if compare else None,
             ssim=ssim(images[:, :3], hr[:, :3]) if compare else None,
             count=lr.shape[0])
-    return images_by_row
+    return images_by_row, words_by_row
 
 
 def _reduced(sums: SplitSums, device: torch.device) -> SplitSums:

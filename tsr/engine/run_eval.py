@@ -33,7 +33,8 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
                                 lr_size=(data["lr_height"], data["lr_width"]), mask=True)
     recognizer = _pick_recognizer(recognizer_path, models, device)
     rows = [bicubic_row()]
-    rows += [model_row(label, _sr_fn(api, model, model_cfg)) for label, model, model_cfg in models if "sr" in model]
+    rows += [model_row(label, _sr_fn(api, model, model_cfg), reads_own_text=api.reads_features(model))
+             for label, model, model_cfg in models if "sr" in model]
     rows.append(hr_row())
     results = evaluate(rows, datasets, recognizer=recognizer,
                        batch_size=batch_size or cfg["eval"]["batch_size"],
@@ -49,8 +50,11 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
 
 
 def _sr_fn(api, model, model_cfg):
+    """lr -> SR images; for a feature-level model lr -> (SR images, the words it reads from its SR features)."""
     # test data always carries the mask channel; a model trained without it takes RGB only
     channels = 4 if model_cfg["data"]["mask"] else 3
+    if api.reads_features(model):
+        return lambda lr: api.super_resolve_and_read(model, lr[:, :channels], model_cfg)
     return lambda lr: api.super_resolve(model, lr[:, :channels])
 
 

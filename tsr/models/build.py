@@ -10,6 +10,7 @@ from torch import nn
 
 from tsr.config import ConfigError
 from tsr.data.charset import CTCCodec, alphabet_for
+from tsr.losses.weighting import UncertaintyWeighting
 from tsr.models import adapters
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
@@ -58,7 +59,9 @@ def build_model(cfg: dict) -> FullModel:
 
     Derived from `data`: sr input / head output channels (4 with data.mask, else 3), LR size, the scale check
     of head stages against data.lr_* -> data.hr_*, and the recognizer's classes from data.label_filter.
-    `model.recognizer.trainable` sets the recognizer part's trainable mode.
+    `model.<part>.trainable` sets each part's trainable mode. With `train.weighting: uncertainty` the model also
+    has a `weighting` part holding one learned log-variance per task of `train.tasks` (it is trained, synchronised
+    and saved like any other part).
     """
     data, model = cfg["data"], cfg["model"]
     names = _checked_parts(model)
@@ -68,11 +71,13 @@ def build_model(cfg: dict) -> FullModel:
     parts: dict[str, Part] = {}
     if "sr" in names:
         parts["sr"] = Part("sr", SR.build(model["sr"]["type"], **_kwargs(model["sr"]),
-                                          in_channels=image_channels, lr_size=lr_size))
+                                          in_channels=image_channels, lr_size=lr_size),
+                           trainable=model["sr"]["trainable"])
     if "head" in names:
         check_scale(model["head"]["stages"], lr_size, hr_size)
         parts["head"] = Part("head", HEADS.build(model["head"]["type"], **_kwargs(model["head"]),
-                                                 channels=model["sr"]["channels"], out_channels=image_channels))
+                                                 channels=model["sr"]["channels"], out_channels=image_channels),
+                             trainable=model["head"]["trainable"])
     if "recognizer" in names:
         num_classes = CTCCodec(alphabet_for(data["label_filter"])).num_classes
         recognizer = RECOGNIZERS.build(model["recognizer"]["type"], **_kwargs(model["recognizer"]),
@@ -85,7 +90,10 @@ def build_model(cfg: dict) -> FullModel:
                                                           in_channels=model["sr"]["channels"],
                                                           feature_height=lr_size[0],
                                                           seq_len=recognizer.sequence_length,
-                                                          out_dim=recognizer.sequence_dim))
+                                                          out_dim=recognizer.sequence_dim),
+                                trainable=model["adapter"]["trainable"])
+    if cfg["train"]["weighting"] == "uncertainty":
+        parts["weighting"] = Part("weighting", UncertaintyWeighting(cfg["train"]["tasks"]))
     return FullModel(parts)
 
 

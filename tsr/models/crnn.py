@@ -65,7 +65,9 @@ class CRNN(nn.Module):
     # head_only: only the final classifier learns: the linear map of the last BiLSTM's states to the classes.
     # The CNN and both LSTMs keep their (e.g. public) weights, so a recognizer pre-trained on HR images
     # adapts to SR images with few parameters (18,981 of 8.3M for 37 classes).
-    TRAINABLE_SCOPES = {"head_only": ("rnn.1.embedding",)}
+    # sequence: both BiLSTMs learn, the CNN stays (feature-level joint training, where an adapter replaces the
+    # CNN's output and the CNN is not used at all).
+    TRAINABLE_SCOPES = {"head_only": ("rnn.1.embedding",), "sequence": ("rnn",)}
 
     def __init__(self, num_classes: int = 37, hidden: int = 256, in_channels: int = 1,
                  input_size: Sequence[int] = (32, 100), cnn_channels: Sequence[int] = CRNN_PYTORCH_CHANNELS):

@@ -1,0 +1,124 @@
+"""The trainer in one process (no torchrun): stage checks, schedule, sampler, non-finite stop, refusals."""
+import pytest
+import torch
+
+from tsr.checkpoint import read_checkpoint
+from tsr.cli import main as tsr_main
+from tsr.config import ConfigError, load_config
+from tsr.data.sampler import ResumableDistributedSampler
+from tsr.data.synth import synthesize
+from tsr.engine import trainer as trainer_module
+from tsr.engine.optim import lr_factor
+from tsr.engine.tasks import StageTasks
+from tsr.engine.trainer import TrainingError, amp_dtype, train
+from tsr.errors import DataError, TsrError
+from tsr.models.build import build_model
+from trainer_helpers import stage_config, tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smalldata")
+    synthesize(root, n_train=16, n_test=2, seed=4, workers=1)
+    return root
+
+
+def tiny_cfg(stage, data_root, out_root, **extra):
+    return load_config(stage_config(stage), tiny_overrides(data_root, out_root, **extra))
+
+
+def test_stage_checks_name_the_offending_setting(data_root, tmp_path):
+    cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.tasks": "[sr,rec]"})
+    with pytest.raises(ConfigError, match=r"train.tasks has 'rec' but model.parts \['sr', 'head'\] lacks \['recognizer'\]"):
+        StageTasks(cfg, build_model(cfg))
+    cfg = tiny_cfg("joint_image", data_root, tmp_path, **{"train.tasks": "[sr]"})
+    with pytest.raises(ConfigError, match="part 'recognizer' is trainable but no loss"):
+        StageTasks(cfg, build_model(cfg))
+    cfg = tiny_cfg("joint_feature", data_root, tmp_path, **{"model.recognizer.trainable": "all"})
+    with pytest.raises(ConfigError, match="CNN is replaced by the adapter and never runs"):
+        StageTasks(cfg, build_model(cfg))
+    cfg = tiny_cfg("recognizer", data_root, tmp_path)
+    assert StageTasks(cfg, build_model(cfg)).input_key == "hr"     # the recognizer stage reads HR
+
+
+def test_lr_schedule_warmup_cosine_and_steps():
+    base = {"warmup_steps": 0, "steps": 100, "lr_schedule": "constant", "lr_milestones": []}
+    assert [lr_factor(s, base) for s in (0, 50, 99)] == [1.0, 1.0, 1.0]
+    cosine = {**base, "lr_schedule": "cosine", "warmup_steps": 10}
+    assert [lr_factor(s, cosine) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert lr_factor(10, cosine) == pytest.approx(1.0) and lr_factor(55, cosine) == pytest.approx(0.5)
+    assert lr_factor(100, cosine) == pytest.approx(0.0, abs=1e-12)
+    step = {**base, "lr_schedule": "step", "lr_milestones": [30, 60]}
+    assert [lr_factor(s, step) for s in (29, 30, 60)] == pytest.approx([1.0, 0.1, 0.01])
+
+
+def test_resumable_sampler_skips_exactly_what_was_used_and_ranks_are_disjoint():
+    data = list(range(23))
+    ranks = [ResumableDistributedSampler(data, num_replicas=2, rank=r, seed=7) for r in (0, 1)]
+    for sampler in ranks:
+        sampler.set_epoch(3)
+    shares = [list(s) for s in ranks]
+    assert len(shares[0]) == len(shares[1]) == 11                 # drop_last: equal shares, 23 -> 2 x 11
+    assert not set(shares[0]) & set(shares[1])
+    ranks[0].set_epoch(3, start=4)
+    assert list(ranks[0]) == shares[0][4:] and len(ranks[0]) == 7
+    ranks[0].set_epoch(4)
+    assert list(ranks[0]) != shares[0]                            # a new epoch, a new order
+    with pytest.raises(ValueError, match="start must be in"):
+        ranks[0].set_epoch(4, start=12)
+
+
+def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_last_checkpoint(data_root, tmp_path, monkeypatch):
+    cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.steps": 6, "train.val_every": 0})
+    real_losses, calls = StageTasks.losses, {"n": 0}
+
+    def poisoned(self, outputs, batch, device):
+        calls["n"] += 1
+        losses = real_losses(self, outputs, batch, device)
+        return {k: v * float("nan") for k, v in losses.items()} if calls["n"] == 4 else losses
+
+    monkeypatch.setattr(StageTasks, "losses", poisoned)
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 4 \(total=nan, sr=nan\); stopped before the "
+                                            r"optimizer step, the last checkpoint .*last.pth is intact"):
+        train(cfg)
+    checkpoint = read_checkpoint(tmp_path / "sr" / "last.pth")
+    assert checkpoint["step"] == 3
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+
+
+def test_a_fresh_run_never_overwrites_a_run_folder(data_root, tmp_path):
+    cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.steps": 1})
+    train(cfg)
+    before = (tmp_path / "sr" / "last.pth").read_bytes()
+    with pytest.raises(TsrError, match="already holds last.pth: continue it with --resume"):
+        train(cfg)
+    assert (tmp_path / "sr" / "last.pth").read_bytes() == before
+    with pytest.raises(TsrError, match="weights only; resume from last.pth"):
+        train(cfg, resume=str(tmp_path / "sr" / "best_psnr_model.pth"))
+
+
+def test_settings_that_cannot_work_are_refused_before_training(data_root, tmp_path):
+    with pytest.raises(ConfigError, match="train.batch_size 10 must be a positive multiple of ranks x "
+                                          "train.accum_steps = 1 x 4"):
+        train(tiny_cfg("sr", data_root, tmp_path, **{"train.batch_size": 10, "train.accum_steps": 4}))
+    with pytest.raises(ConfigError, match="train.sync_bn=true needs CUDA"):
+        train(tiny_cfg("sr", data_root, tmp_path, **{"train.sync_bn": "true", "run.name": "b"}))
+    with pytest.raises(DataError, match="hold 16 usable samples: too few for one batch of 32"):
+        train(tiny_cfg("sr", data_root, tmp_path, **{"train.batch_size": 32, "run.name": "c"}))
+    with pytest.raises(ConfigError, match="train.amp=fp16 needs CUDA"):
+        amp_dtype("fp16", torch.device("cpu"))
+    assert amp_dtype("auto", torch.device("cpu")) is None
+
+
+def test_train_command_needs_a_config_or_a_run_to_resume(capsys):
+    assert tsr_main(["train"]) == 2
+    assert "give --config CFG (a new run) or --resume RUN" in capsys.readouterr().err
+
+
+def test_weights_digest_tells_equal_from_different_weights():
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    b.load_state_dict(a.state_dict())
+    assert trainer_module._weights_digest(a) == trainer_module._weights_digest(b)
+    with torch.no_grad():
+        b.bias[0] += 1e-7
+    assert trainer_module._weights_digest(a) != trainer_module._weights_digest(b)

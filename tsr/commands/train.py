@@ -1,0 +1,37 @@
+"""`tsr train` (the same as `python -m tsr.train`): one stage from a config; under torchrun one process per GPU
+(or CPU slot), each reading RANK / LOCAL_RANK / WORLD_SIZE from the environment torchrun sets."""
+
+HELP = "train a stage (sr, recognizer, joint_image, joint_feature) from a config; run under torchrun for DDP"
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", help="stage config, e.g. configs/sr.yaml (optional with --resume: the "
+                                         "checkpoint's own config is used)")
+    parser.add_argument("--resume", metavar="PATH", help="continue a run strictly from its last.pth (or the run "
+                                                         "folder): weights, optimizer, schedule, step, RNG")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides, e.g. train.steps=2000 run.name=sr_try2")
+
+
+def run(args):
+    import logging
+
+    from tsr import dist
+    from tsr.checkpoint import read_checkpoint
+    from tsr.config import build_config, load_config
+    from tsr.engine.trainer import resolve_resume, train
+    from tsr.errors import TsrError
+
+    # rank 0 tells the story; the other ranks speak only when something is wrong
+    logging.basicConfig(level=logging.INFO if dist.is_main() else logging.WARNING,
+                        format=f"[tsr rank {dist.rank()}] %(message)s" if dist.world_size() > 1 else "[tsr] %(message)s")
+    if args.config:
+        cfg = load_config(args.config, args.overrides)
+    elif args.resume:
+        path = resolve_resume(args.resume)
+        cfg = build_config(read_checkpoint(path, expected_format="tsr")["config"], args.overrides,
+                           source=f"config stored in {path}")
+    else:
+        raise TsrError("give --config CFG (a new run) or --resume RUN (continue one)")
+    summary = train(cfg, resume=args.resume)
+    return 0 if summary else 1

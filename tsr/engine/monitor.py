@@ -1,0 +1,87 @@
+"""What a run reports, on rank 0 only: TensorBoard scalars and pictures, log.jsonl (one JSON line per logged step,
+the record a resumed run is compared with), and a tqdm bar with loss and images/s. Other ranks get a Monitor
+that does nothing, so the trainer never asks who it is before reporting."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+import numpy as np
+
+from tsr.io import atomic_write_text
+
+LOG_NAME = "log.jsonl"
+
+
+class Monitor:
+    def __init__(self, run_dir: Path, enabled: bool, total_steps: int, start_step: int):
+        self.enabled = enabled
+        self.writer = self.bar = None
+        self.total_steps = total_steps
+        if not enabled:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        self.log_path = run_dir / LOG_NAME
+        keep_log_until(self.log_path, start_step)
+        # purge_step: a resumed run drops the events the interrupted one wrote after its last checkpoint
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
+        # A bar on a terminal; in files (CI, cluster job logs) a plain line per logged step instead of redraws.
+        if sys.stderr.isatty():
+            self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True,
+                            file=sys.stderr)
+
+    def step(self, step: int, loss: float, images_per_s: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{images_per_s:.1f}", refresh=False)
+            self.bar.update(step - self.bar.n)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None and "loss/total" in values:
+            print(f"step {step}/{self.total_steps}  loss {values['loss/total']:.4g}  "
+                  f"{values.get('images_per_s', 0):.1f} images/s", file=sys.stderr, flush=True)
+        for name, value in values.items():
+            self.writer.add_scalar(name, value, step)
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+
+    def picture(self, tag: str, image, step: int) -> None:
+        if self.enabled:
+            self.writer.add_image(tag, np.asarray(image), step, dataformats="HWC")
+
+    def message(self, text: str) -> None:
+        """A line that does not tear the progress bar."""
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        elif self.enabled:
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def keep_log_until(path: Path, step: int) -> None:
+    """Drop records after `step` (written by an interrupted run after its last checkpoint; the resumed run writes
+    them again) and a torn last line from a killed process. Atomic: the log is never half-rewritten."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def read_log(path: Path) -> list[dict]:
+    """The records of a log.jsonl."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

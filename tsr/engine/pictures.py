@@ -1,0 +1,69 @@
+"""Picture grids: one row per sample, one column per image kind (LR | bicubic | SR ... | HR), each image with the
+word read from it (green when right, red and marked [x] when wrong) and the true word at the left. Used for
+TensorBoard during training and for the PNGs beside `tsr eval`'s tables."""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+from tsr.metrics.text import word_correct
+
+_TEXT_HEIGHT = 14
+_LABEL_WIDTH = 120
+_GAP = 4
+_BACKGROUND, _INK, _RIGHT, _WRONG = (255, 255, 255), (0, 0, 0), (0, 130, 0), (200, 0, 0)
+
+
+def _font() -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=12)   # scalable when Pillow has FreeType
+    except (TypeError, OSError):
+        return ImageFont.load_default()
+
+
+def _to_uint8(images: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """[N, C, h, w] in [0,1] (C >= 3: the mask channel is dropped; C = 1: grey) -> [N, H, W, 3] uint8, enlarged
+    by nearest neighbour so that LR pixels stay visible as pixels."""
+    images = images.detach().float().cpu()
+    images = images[:, :3] if images.shape[1] >= 3 else images[:, :1].expand(-1, 3, -1, -1)
+    if tuple(images.shape[-2:]) != size:
+        images = F.interpolate(images, size=size, mode="nearest")
+    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def picture_grid(columns: Sequence[tuple[str, torch.Tensor]], labels: Sequence[str],
+                 words: Optional[Mapping[str, Optional[Sequence[str]]]] = None, scale: int = 2) -> Image.Image:
+    """columns: (title, images [N, C, h, w]) in display order, all shown at the largest column's size x `scale`;
+    labels: the N true words; words: {title: N predicted words or None} for the columns that were read."""
+    if not columns:
+        raise ValueError("picture_grid needs at least one column")
+    count = len(labels)
+    if any(images.shape[0] != count for _, images in columns):
+        raise ValueError(f"picture_grid: every column needs {count} images, got "
+                         f"{[(title, images.shape[0]) for title, images in columns]}")
+    words = words or {}
+    height = max(images.shape[-2] for _, images in columns) * scale
+    width = max(images.shape[-1] for _, images in columns) * scale
+    cell_w, cell_h = width + _GAP, height + _TEXT_HEIGHT + _GAP
+    canvas = Image.new("RGB", (_LABEL_WIDTH + cell_w * len(columns), _TEXT_HEIGHT + _GAP + cell_h * count), _BACKGROUND)
+    draw, font = ImageDraw.Draw(canvas), _font()
+    draw.text((2, 0), "true word", fill=_INK, font=font)
+    for c, (title, images) in enumerate(columns):
+        x = _LABEL_WIDTH + c * cell_w
+        draw.text((x, 0), title, fill=_INK, font=font)
+        pixels = _to_uint8(images, (height, width))
+        read = words.get(title)
+        for r in range(count):
+            y = _TEXT_HEIGHT + _GAP + r * cell_h
+            canvas.paste(Image.fromarray(pixels[r]), (x, y))
+            if read is not None:
+                right = word_correct(read[r], labels[r])
+                draw.text((x, y + height), read[r] + ("" if right else "  [x]"),
+                          fill=_RIGHT if right else _WRONG, font=font)
+    for r, label in enumerate(labels):
+        draw.text((2, _TEXT_HEIGHT + _GAP + r * cell_h + height // 2 - 6), label, fill=_INK, font=font)
+    return canvas

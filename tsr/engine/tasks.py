@@ -1,0 +1,78 @@
+"""What a stage trains: its tasks (sr, rec), what the model reads from a batch, each task's loss, and how the
+losses are combined. All from the config: `train.tasks`, `train.weighting`, `model.parts` / `model.*.trainable`."""
+from __future__ import annotations
+
+import torch
+
+from tsr.config import ConfigError
+from tsr.data.charset import CTCCodec, alphabet_for
+from tsr.losses import AverageWeighting, CTCTaskLoss, SRLoss
+from tsr.models.wrapper import FullModel
+
+
+class StageTasks:
+    """Checks at construction that every task has the parts it needs and that every trainable parameter is
+    reached by some task's loss (DDP requires it, and a frozen-by-accident part is a silent bug otherwise)."""
+
+    def __init__(self, cfg: dict, model: FullModel):
+        train = cfg["train"]
+        self.tasks = tuple(train["tasks"])
+        parts = set(model.keys())
+        needs = {"sr": ("sr", "head"), "rec": ("recognizer",)}
+        for task in self.tasks:
+            if task not in needs:
+                raise ConfigError(f"config key 'train.tasks' has {task!r}; valid tasks: {list(needs)}")
+            absent = [p for p in needs[task] if p not in parts]
+            if absent:
+                raise ConfigError(f"train.tasks has '{task}' but model.parts {list(model.keys())} lacks {absent}")
+        _check_reached(model, self.tasks)
+        # Without an SR part the recognizer learns from HR images (the recognizer stage).
+        self.input_key = "lr" if "sr" in parts else "hr"
+        self.sr_loss = SRLoss(*train["sr_loss_weights"]) if "sr" in self.tasks else None
+        self.ctc_loss = CTCTaskLoss(CTCCodec(alphabet_for(cfg["data"]["label_filter"]))) if "rec" in self.tasks else None
+        if train["weighting"] == "uncertainty":
+            self.weighting = model["weighting"].net     # learned: a model part (trained, synchronised, saved)
+        else:
+            try:
+                self.weighting = AverageWeighting(self.tasks, train["task_weights"])
+            except ValueError as e:
+                raise ConfigError(f"train.task_weights: {e}") from None
+
+    def inputs(self, batch: dict) -> torch.Tensor:
+        return batch[self.input_key]
+
+    def losses(self, outputs: dict, batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
+        """Model outputs (FullModel.forward) + batch -> {task: float32 scalar}."""
+        losses = {}
+        if self.sr_loss is not None:
+            losses["sr"] = self.sr_loss(outputs["sr"], batch["hr"].to(device, non_blocking=True))
+        if self.ctc_loss is not None:
+            losses["rec"] = self.ctc_loss(outputs["logits"], batch["label"])
+        return losses
+
+    def combine(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.weighting(losses)
+
+    def weighting_scalars(self) -> dict[str, float]:
+        return self.weighting.scalars()
+
+
+def _check_reached(model: FullModel, tasks: tuple[str, ...]) -> None:
+    """Which parts' parameters each task's loss reaches: sr -> sr, head; rec -> recognizer and, upstream of it,
+    the adapter and sr (feature level) or head and sr (image level). In feature-level models the recognizer's CNN
+    is never run (the adapter replaces its output)."""
+    reached = {"weighting"}
+    if "sr" in tasks:
+        reached |= {"sr", "head"}
+    if "rec" in tasks:
+        reached |= {"recognizer"} | ({"adapter", "sr"} if "adapter" in model else {"head", "sr"})
+    for part in model.parts():
+        if part.trainable_parameters() and part.name not in reached:
+            raise ConfigError(f"part '{part.name}' is trainable but no loss of train.tasks {list(tasks)} reaches it; "
+                              f"set model.{part.name}.trainable=none or add the task that trains it")
+    if "adapter" in model and "recognizer" in model:
+        unused_cnn = [n for n, p in model["recognizer"].net.named_parameters() if p.requires_grad and n.startswith("cnn.")]
+        if unused_cnn:
+            raise ConfigError(f"model.recognizer.trainable is '{model['recognizer'].trainable}', but in a feature-level "
+                              "model the recognizer's CNN is replaced by the adapter and never runs; use "
+                              "model.recognizer.trainable=sequence, head_only or none")

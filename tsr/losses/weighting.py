@@ -1,0 +1,76 @@
+"""How the task losses become the one scalar that is back-propagated.
+
+avg          plain (optionally weighted) mean of the task losses; no parameters.
+uncertainty  Kendall, Gal & Cipolla, "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene Geometry
+             and Semantics", CVPR 2018: one learned log-variance s_t = log(sigma_t^2) per task;
+                 regression (sr):      0.5 * exp(-s_t) * L_t + 0.5 * s_t     (eq. 5, Gaussian likelihood)
+                 classification (rec): exp(-s_t) * L_t + 0.5 * s_t           (eq. 10, softmax with temperature)
+             A task whose loss is noisy or large learns a larger sigma and weighs less; the 0.5 * s term keeps
+             sigma from growing without bound. s is learned with the model (it is the `weighting` part, so it is
+             in the optimizer, synchronised by DDP and saved in checkpoints as weighting.net.log_vars).
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+
+# Which likelihood each task's loss stands for (see the module docstring).
+TASK_KINDS = {"sr": "regression", "rec": "classification"}
+
+
+def _check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
+    unknown = [t for t in tasks if t not in TASK_KINDS]
+    if unknown or not tasks:
+        raise ValueError(f"tasks must be a non-empty list of {list(TASK_KINDS)}, got {list(tasks)}")
+    return tuple(tasks)
+
+
+class AverageWeighting:
+    """sum_t w_t * L_t / sum_t w_t; with no weights given every w_t is 1 (the plain mean)."""
+
+    def __init__(self, tasks: Sequence[str], weights: Optional[Mapping[str, float]] = None):
+        self.tasks = _check_tasks(tasks)
+        weights = dict(weights or {})
+        unknown = sorted(set(weights) - set(self.tasks))
+        if unknown:
+            raise ValueError(f"task weights name {unknown}, which are not among the tasks {list(self.tasks)}")
+        self.weights = {t: float(weights.get(t, 1.0)) for t in self.tasks}
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError(f"task weights must be >= 0 with a positive sum, got {self.weights}")
+
+    def __call__(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total = sum(self.weights[t] * losses[t] for t in self.tasks)
+        return total / sum(self.weights.values())
+
+    def scalars(self) -> dict[str, float]:
+        return {f"weight/{t}": w / sum(self.weights.values()) for t, w in self.weights.items()}
+
+
+class UncertaintyWeighting(nn.Module):
+    """Learned log-variances `log_vars` [len(tasks)], one per task in `tasks` order (see the module docstring)."""
+
+    def __init__(self, tasks: Sequence[str], init_log_var: float = 0.0):
+        super().__init__()
+        self.tasks = _check_tasks(tasks)
+        self.log_vars = nn.Parameter(torch.full((len(self.tasks),), float(init_log_var)))
+
+    def forward(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total = 0.0
+        for i, task in enumerate(self.tasks):
+            s = self.log_vars[i].float()
+            scale = 0.5 if TASK_KINDS[task] == "regression" else 1.0
+            total = total + scale * torch.exp(-s) * losses[task] + 0.5 * s
+        return total
+
+    def sigmas(self) -> dict[str, float]:
+        """sigma_t = exp(s_t / 2) per task, for logging."""
+        return {t: math.exp(float(s) / 2) for t, s in zip(self.tasks, self.log_vars.detach().cpu())}
+
+    def scalars(self) -> dict[str, float]:
+        return {f"sigma/{t}": v for t, v in self.sigmas().items()}
+
+    def extra_repr(self) -> str:
+        return f"tasks={list(self.tasks)}"
