@@ -141,3 +141,17 @@ def test_check_scale():
         check_scale(2, (16, 64), (32, 128))
     with pytest.raises(ConfigError, match=r"x2 in height and x4 in width"):
         check_scale(1, (16, 64), (32, 256))
+
+
+def test_bicubic_skip_head_starts_at_bicubic_and_learns_a_correction():
+    head = PixelShuffleHead(channels=8, out_channels=4, stages=1, bicubic_skip=True)
+    features, lr = torch.randn(2, 8, 16, 64), torch.rand(2, 4, 16, 64)
+    bicubic = torch.nn.functional.interpolate(lr, size=(32, 128), mode="bicubic", align_corners=False)
+    assert torch.equal(head(features, lr), bicubic)          # zero-initialised correction
+    with torch.no_grad():
+        head.conv_out.bias.fill_(0.1)
+    assert torch.allclose(head(features, lr) - bicubic, torch.full_like(bicubic, torch.tanh(torch.tensor(0.1)).item()))
+    with pytest.raises(ValueError, match="needs the LR input with 4 channels"):
+        head(features)
+    plain = PixelShuffleHead(channels=8, out_channels=4, stages=1)
+    assert plain(features, lr).abs().max() < 1                # TSRN's head: tanh only, LR ignored

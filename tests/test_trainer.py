@@ -122,3 +122,46 @@ def test_weights_digest_tells_equal_from_different_weights():
     with torch.no_grad():
         b.bias[0] += 1e-7
     assert trainer_module._weights_digest(a) != trainer_module._weights_digest(b)
+
+
+def test_lr_scale_gives_a_part_its_own_rate(data_root, tmp_path):
+    from tsr.engine.optim import build_optimizer
+
+    cfg = tiny_cfg("joint_feature", data_root, tmp_path, **{"train.lr_scale": "{adapter: 4}", "train.lr": 0.01})
+    optimizer = build_optimizer(build_model(cfg), cfg["train"])
+    rates = {group["name"]: group["lr"] for group in optimizer.param_groups}
+    assert rates["adapter"] == pytest.approx(0.04) and rates["sr"] == pytest.approx(0.01)
+    cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.lr_scale": "{adaptor: 4}"})
+    with pytest.raises(ConfigError, match=r"train.lr_scale names \['adaptor'\], which are not parts"):
+        build_optimizer(build_model(cfg), cfg["train"])
+
+
+def test_align_task_regresses_the_adapter_onto_the_recognizers_hr_sequence(data_root, tmp_path):
+    from tsr.data.lmdb_dataset import build_train_dataset, collate
+
+    cfg = tiny_cfg("joint_feature", data_root, tmp_path, **{"model.recognizer.trainable": "none"})
+    assert cfg["train"]["tasks"] == ["sr", "rec", "align"]
+    model = build_model(cfg)
+    tasks = StageTasks(cfg, model)
+    batch = collate([build_train_dataset([data_root / "train"])[i] for i in range(2)])
+    outputs = model(batch["lr"])
+    losses = tasks.losses(outputs, batch, torch.device("cpu"))
+    target = model["recognizer"].net.encode(batch["hr"])
+    assert outputs["sequence"].shape == target.shape
+    assert losses["align"].item() == pytest.approx(torch.mean((outputs["sequence"] - target) ** 2).item(), rel=1e-5)
+    losses["align"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model["adapter"].parameters())
+    assert all(p.grad is None for p in model["recognizer"].parameters())   # the target is fixed
+    cfg = tiny_cfg("joint_image", data_root, tmp_path, **{"train.tasks": "[sr,rec,align]"})
+    with pytest.raises(ConfigError, match=r"train.tasks has 'align' but .* lacks \['adapter'\]"):
+        StageTasks(cfg, build_model(cfg))
+
+
+def test_reuse_keeps_a_finished_run_and_refuses_another_config_in_its_folder(data_root, tmp_path, capsys):
+    overrides = tiny_overrides(data_root, tmp_path, **{"train.steps": 1})
+    assert tsr_main(["train", "--reuse", "--config", stage_config("sr"), *overrides]) == 0
+    written = (tmp_path / "sr" / "last.pth").stat().st_mtime_ns
+    assert tsr_main(["train", "--reuse", "--config", stage_config("sr"), *overrides]) == 0
+    assert (tmp_path / "sr" / "last.pth").stat().st_mtime_ns == written          # kept, not retrained
+    assert tsr_main(["train", "--reuse", "--config", stage_config("sr"), *overrides, "train.lr=0.5"]) == 2
+    assert "holds a run made with another config (differs in train.lr (0.002 vs 0.5))" in capsys.readouterr().err

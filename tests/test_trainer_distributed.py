@@ -5,6 +5,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -82,11 +83,11 @@ def test_stage_starts_from_merged_checkpoint_with_a_report(stages):
 def test_uncertainty_weights_are_learned_logged_and_saved(stages):
     out, _ = stages
     log_vars = read_checkpoint(out / "joint_feature" / "last.pth")["model"]["weighting.net.log_vars"]
-    assert log_vars.shape == (2,) and bool((log_vars != 0).all())
+    assert log_vars.shape == (3,) and bool((log_vars != 0).all())      # tasks sr, rec, align
     records = [r for r in read_log(out / "joint_feature" / "log.jsonl") if "sigma/sr" in r]
     assert len(records) == 3 and records[0]["sigma/rec"] != records[-1]["sigma/rec"]
     assert all(math.exp(float(s) / 2) == pytest.approx(records[-1][f"sigma/{t}"], rel=1e-5)
-               for s, t in zip(log_vars, ("sr", "rec")))
+               for s, t in zip(log_vars, ("sr", "rec", "align")))
 
 
 def test_tensorboard_has_losses_metrics_and_pictures(stages):
@@ -95,7 +96,8 @@ def test_tensorboard_has_losses_metrics_and_pictures(stages):
     out, _ = stages
     events = EventAccumulator(str(out / "joint_feature" / "tb")).Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"loss/total", "loss/sr", "loss/rec", "lr", "sigma/sr", "sigma/rec", "val/A/acc", "val/easy/psnr"} <= scalars
+    assert {"loss/total", "loss/sr", "loss/rec", "loss/align", "lr", "sigma/sr", "sigma/rec", "val/A/acc",
+            "val/easy/psnr"} <= scalars
     assert {"val/easy", "val/medium", "val/hard"} <= set(events.Tags()["images"])
 
 
@@ -171,3 +173,51 @@ def test_tsr_eval_of_a_best_checkpoint_gives_the_numbers_validation_saved(stages
     for split in ("easy", "medium", "hard"):
         for metric in ("n", "acc", "psnr", "ssim"):
             assert results["model"][split][metric] == pytest.approx(saved[split][metric], abs=1e-6), (split, metric)
+
+
+def _copy_split(src: Path, dst: Path, count: int) -> None:
+    """The first `count` records of one TextZoom LMDB into a new one."""
+    from tsr.data.lmdb_dataset import shared_env
+    from tsr.data.lmdb_writer import write_textzoom_lmdb
+
+    with shared_env(src).begin() as txn:   # py-lmdb opens a path once per process: share the evaluator's env
+        records = [(txn.get(b"image_hr-%09d" % i), txn.get(b"image_lr-%09d" % i), txn.get(b"label-%09d" % i).decode())
+                   for i in range(1, count + 1)]
+    write_textzoom_lmdb(dst, records)
+
+
+def test_eval_tables_weight_the_average_by_split_sizes_and_agree_under_torchrun(stages, data_root, tmp_path):
+    """Splits of 1, 2 and 4 samples: counts, the sample-weighted A column and the baseline rows; then the same
+    evaluation under torchrun with 2 ranks (1 sample can only be on one rank) gives the same tables."""
+    out, _ = stages
+    for split, count in (("easy", 1), ("medium", 2), ("hard", 4)):
+        _copy_split(data_root / "test" / split, tmp_path / "test" / split, count)
+    ckpt = f"{out / 'joint_image' / 'last.pth'}:joint"
+    single = subprocess.run([sys.executable, "eval/evaluate.py", "--data", str(tmp_path / "test"), "--ckpt", ckpt,
+                             "--out", str(tmp_path / "single"), "--workers", "0"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    tables = json.loads((tmp_path / "single" / "results.json").read_text())
+    rows = {row["name"]: row["results"] for row in tables["rows"]}
+    assert list(rows) == ["bicubic", "joint", "HR"]
+    for name, results in rows.items():
+        assert [results[s]["n"] for s in ("easy", "medium", "hard", "A")] == [1, 2, 4, 7]
+        for metric in ("acc", "psnr", "ssim"):
+            if results["easy"][metric] is None:
+                assert results["A"][metric] is None
+                continue
+            weighted = (results["easy"][metric] + 2 * results["medium"][metric] + 4 * results["hard"][metric]) / 7
+            assert results["A"][metric] == pytest.approx(weighted)
+    assert rows["HR"]["A"]["psnr"] is None and rows["HR"]["A"]["acc"] is not None
+    assert {p.name for p in (tmp_path / "single").glob("pictures_*.png")} == {
+        "pictures_easy.png", "pictures_medium.png", "pictures_hard.png"}
+    distributed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "eval/evaluate.py",
+         "--data", str(tmp_path / "test"), "--ckpt", ckpt, "--out", str(tmp_path / "ddp"), "--workers", "0"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert distributed.returncode == 0, distributed.stderr[-3000:]
+    ddp_rows = {r["name"]: r["results"] for r in json.loads((tmp_path / "ddp" / "results.json").read_text())["rows"]}
+    for name, results in rows.items():
+        for split in ("easy", "medium", "hard", "A"):
+            for metric, value in results[split].items():
+                assert ddp_rows[name][split][metric] == pytest.approx(value, abs=1e-6), (name, split, metric)

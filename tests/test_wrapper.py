@@ -52,7 +52,7 @@ class TinyHead(nn.Module):
         self.conv = nn.Conv2d(8, 3 * 4, 3, padding=1)
         self.shuffle = nn.PixelShuffle(2)
 
-    def forward(self, features):
+    def forward(self, features, lr=None):   # heads take the LR input too (bicubic skip)
         return torch.tanh(self.shuffle(self.conv(features)))
 
 

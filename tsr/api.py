@@ -66,7 +66,8 @@ def super_resolve(model: nn.Module, lr: torch.Tensor) -> torch.Tensor:
     if lr.dim() != 4:
         raise ValueError(f"super_resolve expects lr of shape [B, C, h, w], got {list(lr.shape)}")
     with _inference(unwrap(model)):
-        return head(sr(lr.to(_device_of(sr)))).clamp(0, 1)
+        lr = lr.to(_device_of(sr))
+        return head(sr(lr), lr).clamp(0, 1)
 
 
 def recognize(model: nn.Module, images: torch.Tensor, config: dict) -> list[str]:
@@ -84,12 +85,14 @@ def reads_features(model: nn.Module) -> bool:
 
 
 def super_resolve_and_read(model: nn.Module, lr: torch.Tensor, config: dict) -> tuple[torch.Tensor, list[str]]:
-    """Feature-level model: lr -> (SR images clamped to [0,1], the words its recognizer reads from the SR features
-    through the adapter), in one pass; eval mode, no grad."""
-    if not reads_features(model):
-        raise TsrError("super_resolve_and_read needs a feature-level model (parts sr, head, recognizer, adapter), "
-                       f"got parts {list(unwrap(model).keys())}")
+    """lr -> (SR images clamped to [0,1], the words the model's own recognizer reads): a feature-level model reads
+    its SR features through the adapter (one pass), an image-level one reads its SR image. Eval mode, no grad."""
     full = unwrap(model)
+    if not ("sr" in full and "head" in full and "recognizer" in full):
+        raise TsrError(f"super_resolve_and_read needs parts sr, head and recognizer, got {list(full.keys())}")
+    if not reads_features(full):
+        images = super_resolve(full, lr)
+        return images, recognize(full, images, config)
     codec = CTCCodec(alphabet_for(config["data"]["label_filter"]))
     with _inference(full):
         out = full(lr.to(_device_of(full)))

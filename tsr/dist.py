@@ -6,8 +6,8 @@ no-ops, so the same code path serves one CPU process, gloo on CPU and nccl on GP
 from __future__ import annotations
 
 import os
-
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -60,6 +60,18 @@ def init(device: str = "auto") -> torch.device:
 def shutdown() -> None:
     if is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def session(device: str = "auto") -> Iterator[torch.device]:
+    """`init` on entry; on a normal exit all ranks meet at a barrier before the process group is destroyed (a rank
+    tearing down gloo while another still finishes its last collective can abort at exit: "terminate called
+    without an active exception"). After an error there is no barrier: the other ranks may be stuck in a
+    collective, and torchrun stops them."""
+    chosen = init(device)
+    yield chosen
+    barrier()
+    shutdown()
 
 
 def barrier() -> None:

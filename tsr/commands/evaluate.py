@@ -10,15 +10,17 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="test root holding one TextZoom LMDB per split (e.g. data/synth/test)")
     parser.add_argument("--ckpt", nargs="*", default=[], metavar="PATH[:LABEL]",
                         help="checkpoints to evaluate, one row each (label defaults to the file name)")
-    parser.add_argument("--recognizer", help="checkpoint whose recognizer judges every row (default: the first "
-                                             "checkpoint that has one); without any, ACC columns read '-'")
+    parser.add_argument("--recognizer", help="checkpoint whose recognizer reads every row (TextZoom's protocol: one "
+                                             "fixed CRNN). Default: each checkpoint with a recognizer reads its own "
+                                             "output, the first one also the bicubic/HR rows; with none, ACC reads '-'")
     parser.add_argument("--config", help="config for data settings (label filter, sizes, mask); default: the "
                                          "first checkpoint's, else tsr's defaults")
     parser.add_argument("--splits", nargs="+", default=None, help="split folder names (default: data.test_splits)")
     parser.add_argument("--out", default="eval/results", help="folder for results.md/.csv/.json")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="auto: cuda:LOCAL_RANK when CUDA is available, else cpu")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.max_len=20")
 
 
@@ -31,10 +33,13 @@ def parse_ckpt_arg(text: str) -> tuple[str, str]:
 
 
 def run(args):
+    from tsr import dist
     from tsr.engine.run_eval import run_eval
 
     ckpts = [parse_ckpt_arg(c) for c in args.ckpt]
-    result = run_eval(data_root=args.data, ckpts=ckpts, recognizer_path=args.recognizer, config_path=args.config,
-                      overrides=args.overrides, splits=args.splits, out_dir=args.out,
-                      batch_size=args.batch_size, num_workers=args.workers, device=args.device)
+    # under torchrun: each rank evaluates an unpadded share, sums are all-reduced (exact counts); rank 0 writes
+    with dist.session(args.device) as device:
+        result = run_eval(data_root=args.data, ckpts=ckpts, recognizer_path=args.recognizer, config_path=args.config,
+                          overrides=args.overrides, splits=args.splits, out_dir=args.out,
+                          batch_size=args.batch_size, num_workers=args.workers, device=device)
     return 0 if result is not None else 1

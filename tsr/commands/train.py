@@ -9,6 +9,9 @@ def add_arguments(parser):
                                          "checkpoint's own config is used)")
     parser.add_argument("--resume", metavar="PATH", help="continue a run strictly from its last.pth (or the run "
                                                          "folder): weights, optimizer, schedule, step, RNG")
+    parser.add_argument("--reuse", action="store_true",
+                        help="pipelines: a run folder holding a finished run with this config is kept as it is; an "
+                             "interrupted one is resumed (another config there is still an error)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides, e.g. train.steps=2000 run.name=sr_try2")
 
@@ -19,7 +22,7 @@ def run(args):
     from tsr import dist
     from tsr.checkpoint import read_checkpoint
     from tsr.config import build_config, load_config
-    from tsr.engine.trainer import resolve_resume, train
+    from tsr.engine.trainer import previous_run, resolve_resume, run_dir_of, train
     from tsr.errors import TsrError
 
     # rank 0 tells the story; the other ranks speak only when something is wrong
@@ -33,5 +36,13 @@ def run(args):
                            source=f"config stored in {path}")
     else:
         raise TsrError("give --config CFG (a new run) or --resume RUN (continue one)")
-    summary = train(cfg, resume=args.resume)
+    resume = args.resume
+    if args.reuse and not resume:
+        found = previous_run(cfg)
+        if found == "finished":
+            logging.getLogger("tsr.train").info("%s: finished with this config already, reused", run_dir_of(cfg))
+            return 0
+        if found == "interrupted":
+            resume = str(run_dir_of(cfg))
+    summary = train(cfg, resume=resume)
     return 0 if summary else 1

@@ -10,6 +10,7 @@ import io
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +103,9 @@ def synthesize(out, n_train: int, n_test: int, seed: int = 0, workers: Optional[
             continue
         with _record_stream(seed, split, n, workers, fonts) as records:
             counts[split] = write_textzoom_lmdb(
-                path, tqdm(records, total=n, desc=f"synth {split}", unit="img", leave=False), overwrite=overwrite)
+                path, tqdm(records, total=n, desc=f"synth {split}", unit="img", leave=False,
+                                 # in a log file (CI, cluster jobs) a line every 10 s, not a redraw per batch
+                                 mininterval=0.1 if sys.stderr.isatty() else 10.0), overwrite=overwrite)
     manifest = {"tsr_version": tsr.__version__, "generator_version": GENERATOR_VERSION,
                 "arguments": {"train": n_train, "test": n_test, "seed": seed, "workers": workers,
                               "fonts": font_dir},

@@ -14,6 +14,13 @@ def build_optimizer(model: FullModel, train: dict, fused: bool = False) -> torch
     """Adam / AdamW over every part's trainable parameters (the wrapper's groups: no decay on biases and norm
     weights). `fused` picks the single-kernel CUDA implementation."""
     groups = model.param_groups(lr=train["lr"], weight_decay=train["weight_decay"])
+    scales = train["lr_scale"]
+    unknown = sorted(set(scales) - set(model.keys()))
+    if unknown:
+        raise ConfigError(f"train.lr_scale names {unknown}, which are not parts of this model {list(model.keys())}")
+    for group in groups:
+        # e.g. a new adapter learns at a higher rate than pre-trained parts it feeds
+        group["lr"] = train["lr"] * float(scales.get(group["part"], 1.0))
     if not groups:
         raise ConfigError("nothing to train: every part is frozen (model.*.trainable); "
                           f"parts: {[(p.name, p.trainable) for p in model.parts()]}")
@@ -22,7 +29,7 @@ def build_optimizer(model: FullModel, train: dict, fused: bool = False) -> torch
         raise ConfigError(f"config key 'train.betas' needs two values, got {train['betas']!r}")
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[train["optimizer"]]
     extra = {"fused": True} if fused else {}
-    return kind(groups, lr=train["lr"], betas=betas, **extra)
+    return kind(groups, betas=betas, **extra)
 
 
 def lr_factor(step: int, train: dict) -> float:

@@ -67,3 +67,30 @@ def picture_grid(columns: Sequence[tuple[str, torch.Tensor]], labels: Sequence[s
     for r, label in enumerate(labels):
         draw.text((2, _TEXT_HEIGHT + _GAP + r * cell_h + height // 2 - 6), label, fill=_INK, font=font)
     return canvas
+
+
+class SampleKeeper:
+    """An evaluator `on_batch` callback that keeps the first `count` samples of each split (this rank's share)
+    with every row's images and words, and turns them into one picture grid per split:
+    LR | <rows in evaluation order> (`titles` renames rows for display)."""
+
+    def __init__(self, count: int, titles: Optional[Mapping[str, str]] = None):
+        self.count, self.titles = count, dict(titles or {})
+        self.samples: dict[str, dict] = {}
+
+    def __call__(self, split: str, batch: dict, images_by_row: dict, words_by_row: dict) -> None:
+        if split in self.samples or self.count <= 0:
+            return
+        n = min(self.count, len(batch["label"]))
+        self.samples[split] = {"lr": batch["lr"][:n].cpu(), "labels": list(batch["label"][:n]),
+                               "images": {row: images[:n].cpu() for row, images in images_by_row.items()},
+                               "words": {row: (w[:n] if w is not None else None) for row, w in words_by_row.items()}}
+
+    def grids(self) -> dict[str, Image.Image]:
+        out = {}
+        for split, sample in self.samples.items():
+            columns = [("LR", sample["lr"])] + [(self.titles.get(row, row), images)
+                                                for row, images in sample["images"].items()]
+            words = {self.titles.get(row, row): w for row, w in sample["words"].items()}
+            out[split] = picture_grid(columns, sample["labels"], words)
+        return out

@@ -10,6 +10,8 @@ from tsr import dist
 from tsr.config import build_config, load_config, save_config
 from tsr.data.lmdb_dataset import load_test_splits
 from tsr.engine.evaluator import bicubic_row, evaluate, hr_row, model_row
+from tsr.engine.pictures import SampleKeeper
+from tsr.io import atomic_write
 from tsr.errors import TsrError
 from tsr.metrics.tables import render_all, write_tables
 
@@ -19,8 +21,14 @@ log = logging.getLogger("tsr.eval")
 def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_path: Optional[str] = None,
              config_path: Optional[str] = None, overrides: Sequence[str] = (), splits: Optional[Sequence[str]] = None,
              out_dir: Optional[str] = "eval/results", batch_size: Optional[int] = None,
-             num_workers: Optional[int] = None, device: str = "cpu"):
-    """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* to out_dir."""
+             num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8):
+    """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* and
+    pictures_<split>.png (LR | bicubic | each checkpoint | HR for the first `num_images` samples) to out_dir.
+
+    Who reads the text: with `recognizer_path`, that recognizer reads every row's images (TextZoom's protocol: one
+    fixed CRNN judges all SR models). Without it, a checkpoint that has a recognizer reads its own SR output (a
+    feature-level one through its adapter), and the first such recognizer reads the bicubic and HR rows and the
+    rows of checkpoints without one."""
     from tsr import api
 
     models = [(label, *api.load(path, device=device)) for path, label in ckpts]
@@ -33,27 +41,33 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
                                 lr_size=(data["lr_height"], data["lr_width"]), mask=True)
     recognizer = _pick_recognizer(recognizer_path, models, device)
     rows = [bicubic_row()]
-    rows += [model_row(label, _sr_fn(api, model, model_cfg), reads_own_text=api.reads_features(model))
-             for label, model, model_cfg in models if "sr" in model]
+    for label, model, model_cfg in models:
+        if "sr" in model:
+            own = recognizer_path is None and "recognizer" in model
+            rows.append(model_row(label, _sr_fn(api, model, model_cfg, own), reads_own_text=own))
     rows.append(hr_row())
+    keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0)
     results = evaluate(rows, datasets, recognizer=recognizer,
                        batch_size=batch_size or cfg["eval"]["batch_size"],
-                       num_workers=data["num_workers"] if num_workers is None else num_workers, device=device)
+                       num_workers=data["num_workers"] if num_workers is None else num_workers, device=device,
+                       on_batch=keeper)
     if dist.is_main():
         print(render_all(results, split_names))
         if out_dir:
             paths = write_tables(results, split_names, out_dir)
             save_config(cfg, Path(out_dir) / "config.yaml")  # the data settings these numbers were made with
             paths.append(Path(out_dir) / "config.yaml")
+            for split, grid in keeper.grids().items():
+                paths.append(atomic_write(Path(out_dir) / f"pictures_{split}.png", lambda f, g=grid: g.save(f, "PNG")))
             print("written: " + ", ".join(str(p) for p in paths))
     return results
 
 
-def _sr_fn(api, model, model_cfg):
-    """lr -> SR images; for a feature-level model lr -> (SR images, the words it reads from its SR features)."""
+def _sr_fn(api, model, model_cfg, reads_own_text: bool):
+    """lr -> SR images, or with `reads_own_text` lr -> (SR images, the words the model's recognizer reads)."""
     # test data always carries the mask channel; a model trained without it takes RGB only
     channels = 4 if model_cfg["data"]["mask"] else 3
-    if api.reads_features(model):
+    if reads_own_text:
         return lambda lr: api.super_resolve_and_read(model, lr[:, :channels], model_cfg)
     return lambda lr: api.super_resolve(model, lr[:, :channels])
 
@@ -68,7 +82,8 @@ def _pick_recognizer(recognizer_path, models, device):
         return lambda images: api.recognize(model, images, cfg)
     for label, model, cfg in models:
         if "recognizer" in model:
-            log.info("recognizer: the one in checkpoint '%s'", label)
+            log.info("checkpoints with a recognizer read their own output; bicubic, HR and the others are read by "
+                     "the recognizer of '%s'", label)
             return lambda images, model=model, cfg=cfg: api.recognize(model, images, cfg)
     log.warning("no recognizer given or found in the checkpoints: ACC columns will read '-'")
     return None

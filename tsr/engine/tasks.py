@@ -1,8 +1,16 @@
-"""What a stage trains: its tasks (sr, rec), what the model reads from a batch, each task's loss, and how the
-losses are combined. All from the config: `train.tasks`, `train.weighting`, `model.parts` / `model.*.trainable`."""
+"""What a stage trains: its tasks, what the model reads from a batch, each task's loss, and how the losses are
+combined. All from the config: `train.tasks`, `train.weighting`, `model.parts` / `model.*.trainable`.
+
+    sr     MSE + gradient profile between the SR image and HR
+    rec    CTC between the recognizer's logits and the word
+    align  feature level: MSE between the adapter's sequence and the sequence the recognizer's (frozen) CNN makes
+           of the HR image, i.e. what the BiLSTMs already know how to read. It gives the adapter a dense target
+           from the first step, where CTC alone needs many steps to leave its initial plateau.
+"""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from tsr.config import ConfigError
 from tsr.data.charset import CTCCodec, alphabet_for
@@ -18,7 +26,7 @@ class StageTasks:
         train = cfg["train"]
         self.tasks = tuple(train["tasks"])
         parts = set(model.keys())
-        needs = {"sr": ("sr", "head"), "rec": ("recognizer",)}
+        needs = {"sr": ("sr", "head"), "rec": ("recognizer",), "align": ("adapter", "recognizer")}
         for task in self.tasks:
             if task not in needs:
                 raise ConfigError(f"config key 'train.tasks' has {task!r}; valid tasks: {list(needs)}")
@@ -30,6 +38,7 @@ class StageTasks:
         self.input_key = "lr" if "sr" in parts else "hr"
         self.sr_loss = SRLoss(*train["sr_loss_weights"]) if "sr" in self.tasks else None
         self.ctc_loss = CTCTaskLoss(CTCCodec(alphabet_for(cfg["data"]["label_filter"]))) if "rec" in self.tasks else None
+        self.recognizer = model["recognizer"].net if "align" in self.tasks else None
         if train["weighting"] == "uncertainty":
             self.weighting = model["weighting"].net     # learned: a model part (trained, synchronised, saved)
         else:
@@ -48,6 +57,10 @@ class StageTasks:
             losses["sr"] = self.sr_loss(outputs["sr"], batch["hr"].to(device, non_blocking=True))
         if self.ctc_loss is not None:
             losses["rec"] = self.ctc_loss(outputs["logits"], batch["label"])
+        if self.recognizer is not None:
+            with torch.no_grad():
+                target = self.recognizer.encode(batch["hr"].to(device, non_blocking=True))
+            losses["align"] = F.mse_loss(outputs["sequence"].float(), target.float())
         return losses
 
     def combine(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -59,13 +72,15 @@ class StageTasks:
 
 def _check_reached(model: FullModel, tasks: tuple[str, ...]) -> None:
     """Which parts' parameters each task's loss reaches: sr -> sr, head; rec -> recognizer and, upstream of it,
-    the adapter and sr (feature level) or head and sr (image level). In feature-level models the recognizer's CNN
-    is never run (the adapter replaces its output)."""
+    the adapter and sr (feature level) or head and sr (image level); align -> adapter, sr. In feature-level models
+    the recognizer's CNN gets no gradient (the adapter replaces its output; align only reads it)."""
     reached = {"weighting"}
     if "sr" in tasks:
         reached |= {"sr", "head"}
     if "rec" in tasks:
         reached |= {"recognizer"} | ({"adapter", "sr"} if "adapter" in model else {"head", "sr"})
+    if "align" in tasks:
+        reached |= {"adapter", "sr"}
     for part in model.parts():
         if part.trainable_parameters() and part.name not in reached:
             raise ConfigError(f"part '{part.name}' is trainable but no loss of train.tasks {list(tasks)} reaches it; "

@@ -68,11 +68,33 @@ def run_dir_of(cfg: dict) -> Path:
 def train(cfg: dict, resume: Optional[str] = None) -> dict:
     """Train one stage from `cfg` (resolved); `resume`: a checkpoint (or a run folder holding last.pth) to
     continue strictly. Returns the summary written to RUN/summary.json."""
-    device = dist.init(cfg["train"]["device"])
-    try:
+    with dist.session(cfg["train"]["device"]) as device:
         return _Run(cfg, device, resume).fit()
-    finally:
-        dist.shutdown()
+
+
+def previous_run(cfg: dict) -> str:
+    """What the run folder of `cfg` holds: "none", "finished" (summary.json written) or "interrupted" (a last.pth,
+    no summary). A folder holding a run made with another config is an error naming the differing keys."""
+    run_dir = run_dir_of(cfg)
+    if not (run_dir / LAST).exists():
+        return "none"
+    saved = read_checkpoint(run_dir / LAST, expected_format="tsr")["config"]
+    differing = _differing_keys(saved, cfg)
+    if differing:
+        raise TsrError(f"{run_dir} holds a run made with another config (differs in {', '.join(differing[:5])}); "
+                       "choose another run.name, or continue it with --resume")
+    return "finished" if (run_dir / "summary.json").exists() else "interrupted"
+
+
+def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += _differing_keys(x, y, f"{prefix}{key}.")
+        elif x != y:
+            keys.append(f"{prefix}{key} ({x!r} vs {y!r})")
+    return keys
 
 
 def amp_dtype(setting: str, device: torch.device) -> Optional[torch.dtype]:

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset, Subset
 from tsr import api, dist
 from tsr.checkpoint import unwrap
 from tsr.engine.evaluator import bicubic_row, evaluate, hr_row, model_row
-from tsr.engine.pictures import picture_grid
+from tsr.engine.pictures import SampleKeeper
 from tsr.metrics.tables import AVERAGE, with_average
 
 MODEL_ROW = "model"
@@ -42,33 +42,15 @@ class Validator:
         alone; None where not measured), {split: picture grid} (rank 0's first samples))."""
         model = unwrap(model)
         rows = [bicubic_row()]
-        if "sr" in model:
-            if api.reads_features(model):
-                rows.append(model_row(MODEL_ROW, lambda lr: api.super_resolve_and_read(model, lr, self.cfg), True))
-            else:
-                rows.append(model_row(MODEL_ROW, lambda lr: api.super_resolve(model, lr)))
+        if "sr" in model and "recognizer" in model:      # it reads its own output (feature level: its features)
+            rows.append(model_row(MODEL_ROW, lambda lr: api.super_resolve_and_read(model, lr, self.cfg), True))
+        elif "sr" in model:
+            rows.append(model_row(MODEL_ROW, lambda lr: api.super_resolve(model, lr)))
         rows.append(hr_row())
-        samples: dict[str, dict] = {}
-
-        def keep(split, batch, images_by_row, words_by_row):
-            if not dist.is_main() or split in samples or not self.num_images:
-                return
-            n = min(self.num_images, len(batch["label"]))
-            samples[split] = {"lr": batch["lr"][:n], "labels": batch["label"][:n],
-                              "images": {k: v[:n].cpu() for k, v in images_by_row.items()},
-                              "words": {k: (w[:n] if w is not None else None) for k, w in words_by_row.items()}}
-
+        keeper = SampleKeeper(self.num_images if dist.is_main() else 0, titles={MODEL_ROW: "SR"})
         results = evaluate(rows, self.splits, recognizer=self._recognizer(model),
                            batch_size=self.cfg["eval"]["batch_size"], num_workers=self.cfg["data"]["num_workers"],
-                           device=self.device, on_batch=keep)
+                           device=self.device, on_batch=keeper)
         scored = dict(results)[MODEL_ROW if "sr" in model else "HR"]
         average = with_average(MODEL_ROW, scored, list(self.splits))[AVERAGE]
-        pictures = {split: _grid(s) for split, s in samples.items()}
-        return results, {"acc": average["acc"], "psnr": average["psnr"]}, pictures
-
-
-def _grid(sample: dict):
-    columns = [("LR", sample["lr"])] + [(name if name != MODEL_ROW else "SR", images)
-                                        for name, images in sample["images"].items()]
-    words = {(name if name != MODEL_ROW else "SR"): w for name, w in sample["words"].items()}
-    return picture_grid(columns, sample["labels"], words)
+        return results, {"acc": average["acc"], "psnr": average["psnr"]}, keeper.grids()

@@ -3,7 +3,7 @@
 avg          plain (optionally weighted) mean of the task losses; no parameters.
 uncertainty  Kendall, Gal & Cipolla, "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene Geometry
              and Semantics", CVPR 2018: one learned log-variance s_t = log(sigma_t^2) per task;
-                 regression (sr):      0.5 * exp(-s_t) * L_t + 0.5 * s_t     (eq. 5, Gaussian likelihood)
+                 regression (sr, align): 0.5 * exp(-s_t) * L_t + 0.5 * s_t   (eq. 5, Gaussian likelihood)
                  classification (rec): exp(-s_t) * L_t + 0.5 * s_t           (eq. 10, softmax with temperature)
              A task whose loss is noisy or large learns a larger sigma and weighs less; the 0.5 * s term keeps
              sigma from growing without bound. s is learned with the model (it is the `weighting` part, so it is
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 # Which likelihood each task's loss stands for (see the module docstring).
-TASK_KINDS = {"sr": "regression", "rec": "classification"}
+TASK_KINDS = {"sr": "regression", "rec": "classification", "align": "regression"}
 
 
 def _check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tsr.config import ConfigError
@@ -23,21 +24,36 @@ class UpsampleBlock(nn.Module):
 
 
 class PixelShuffleHead(nn.Module):
-    """features [B, channels, h, w] -> image [B, out_channels, h * 2**stages, w * 2**stages] in (-1, 1).
+    """features [B, channels, h, w] -> image [B, out_channels, h * 2**stages, w * 2**stages].
 
-    `stages` x UpsampleBlock (`upsample.{i}`), a 9x9 conv to `out_channels` (`conv_out`), then tanh.
+    `stages` x UpsampleBlock (`upsample.{i}`), a 9x9 conv to `out_channels` (`conv_out`), then tanh: TSRN's
+    upsampler. With `bicubic_skip` the tanh output is added to the bicubic upscaling of the LR input (a global
+    residual, as VDSR): the network starts at bicubic quality and learns only the correction, which short
+    runs (CPU demos) need; TextZoom's TSRN has no such skip (off by default, no extra parameters).
     """
 
-    def __init__(self, channels: int = 64, out_channels: int = 4, stages: int = 1):
+    def __init__(self, channels: int = 64, out_channels: int = 4, stages: int = 1, bicubic_skip: bool = False):
         super().__init__()
         if stages < 0:
             raise ValueError(f"stages must be >= 0, got {stages}")
         self.stages = stages
+        self.bicubic_skip = bicubic_skip
         self.upsample = nn.Sequential(*[UpsampleBlock(channels) for _ in range(stages)])
         self.conv_out = nn.Conv2d(channels, out_channels, kernel_size=9, padding=4)
+        if bicubic_skip:
+            # the correction starts at exactly 0: the untrained model is bicubic, not bicubic plus noise
+            nn.init.zeros_(self.conv_out.weight)
+            nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.conv_out(self.upsample(features)))
+    def forward(self, features: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
+        """`lr` [B, out_channels, h, w] is needed with bicubic_skip (and ignored without)."""
+        out = torch.tanh(self.conv_out(self.upsample(features)))
+        if not self.bicubic_skip:
+            return out
+        if lr is None or lr.shape[1] != out.shape[1]:
+            raise ValueError(f"PixelShuffleHead with bicubic_skip needs the LR input with {out.shape[1]} channels, "
+                             f"got {None if lr is None else tuple(lr.shape)}")
+        return out + F.interpolate(lr, size=out.shape[-2:], mode="bicubic", align_corners=False)
 
 
 def check_scale(stages: int, lr_size: Sequence[int], hr_size: Sequence[int]) -> None:

@@ -122,9 +122,10 @@ class FullModel(nn.ModuleDict):
     `forward(inputs)` runs what the parts allow and returns a dict (DDP needs one forward through the wrapped
     model, so the whole task graph goes through here):
       - "features" [B, F, h, w] = sr(lr)                              (with sr)
-      - "sr"       [B, C, H, W] = head(features)                      (with sr + head)
-      - "logits"   [T, B, classes]: recognizer.decode_sequence(adapter(features)) with an adapter (feature
-        level), else recognizer(sr image) (image level), else recognizer(inputs) (recognizer alone: inputs
+      - "sr"       [B, C, H, W] = head(features, inputs)              (with sr + head; the head may add the
+                                                                       bicubic upscaling of the LR input)
+      - "sequence" [T, B, D] = adapter(features)                      (with an adapter: feature level)
+      - "logits"   [T, B, classes]: recognizer.decode_sequence(sequence) with an adapter (feature level), else recognizer(sr image) (image level), else recognizer(inputs) (recognizer alone: inputs
         are images).
     """
 
@@ -141,11 +142,12 @@ class FullModel(nn.ModuleDict):
         if "sr" in self:
             out["features"] = self["sr"](inputs)
             if "head" in self:
-                out["sr"] = self["head"](out["features"])
+                out["sr"] = self["head"](out["features"], inputs)
         if "recognizer" in self:
             recognizer = self["recognizer"]
             if "adapter" in self:
-                out["logits"] = recognizer.net.decode_sequence(self["adapter"](out["features"]))
+                out["sequence"] = self["adapter"](out["features"])
+                out["logits"] = recognizer.net.decode_sequence(out["sequence"])
             elif "sr" in out:
                 out["logits"] = recognizer(out["sr"])
             elif "sr" not in self:
