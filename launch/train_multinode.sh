@@ -8,8 +8,8 @@
 #   NPROC_PER_NODE  processes per node (default: the number of visible GPUs, or 1 without CUDA)
 #   MASTER_ADDR / MASTER_PORT (default 29500) and NODE_RANK   static rendezvous
 #   RDZV_ENDPOINT (host:port) and RDZV_ID (default tsr)        dynamic rendezvous, used when RDZV_ENDPOINT is set
-# Every node must see the same data paths and write to the same run folder only from rank 0 (a shared filesystem
-# for checkpoints, or copy them from node 0).
+# Every node must see the same data paths and the same run folder (a shared filesystem): rank 0 writes the
+# checkpoints, and a resume reads them on every node (ranks that start from different states stop with an error).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$TSR_ROOT"

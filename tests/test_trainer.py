@@ -165,3 +165,35 @@ def test_reuse_keeps_a_finished_run_and_refuses_another_config_in_its_folder(dat
     assert (tmp_path / "sr" / "last.pth").stat().st_mtime_ns == written          # kept, not retrained
     assert tsr_main(["train", "--reuse", "--config", stage_config("sr"), *overrides, "train.lr=0.5"]) == 2
     assert "holds a run made with another config (differs in train.lr (0.002 vs 0.5))" in capsys.readouterr().err
+
+
+def test_resume_refuses_what_would_not_reproduce_the_run(data_root, tmp_path):
+    import torch as _torch
+
+    from tsr.checkpoint import write_checkpoint
+
+    cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.steps": 1})
+    train(cfg)
+    last = tmp_path / "sr" / "last.pth"
+    changed = tiny_cfg("sr", data_root, tmp_path, **{"train.steps": 2, "train.lr": 0.5})
+    with pytest.raises(TsrError, match=r"differs from the run's in train.lr \(0.002 vs 0.5\); a resumed run may "
+                                       r"change only"):
+        train(changed, resume=str(last))
+    elsewhere = tiny_cfg("sr", data_root, tmp_path, **{"train.steps": 2, "run.name": "other"})
+    with pytest.raises(TsrError, match="belongs to the run folder .*sr, but this config's run folder"):
+        train(elsewhere, resume=str(last))
+    checkpoint = _torch.load(last, weights_only=True)
+    checkpoint["trainer"]["world_size"] = 2
+    write_checkpoint(last, checkpoint)
+    with pytest.raises(TsrError, match=r"written by 2 rank\(s\) and this run has 1"):
+        train(tiny_cfg("sr", data_root, tmp_path, **{"train.steps": 2}), resume=str(tmp_path / "sr"))
+
+
+def test_model_and_task_lists_that_cannot_train_are_named(data_root, tmp_path):
+    with pytest.raises(ConfigError, match="add 'head': image level.*or the SR features \\(add 'adapter'"):
+        build_model(tiny_cfg("joint_image", data_root, tmp_path, **{"model.parts": "[sr,recognizer]"}))
+    with pytest.raises(ConfigError, match="'train.tasks' with train.weighting=uncertainty: tasks must be"):
+        build_model(tiny_cfg("joint_feature", data_root, tmp_path, **{"train.tasks": "[]"}))
+    cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.tasks": "[]"})
+    with pytest.raises(ConfigError, match="'train.tasks' is empty"):
+        StageTasks(cfg, build_model(cfg))

@@ -118,8 +118,8 @@ def capture_rng_state() -> dict:
              "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                        "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
              "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available():   # this process's GPU only: a node with fewer GPUs can still resume
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -132,7 +132,7 @@ def restore_rng_state(state: dict) -> None:
                          npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 # --------------------------------------------------------------------------------------------- reading

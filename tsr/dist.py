@@ -102,9 +102,15 @@ def is_main() -> bool:
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over ranks in place (no-op single-process); returns it for chaining."""
+    """Sum a tensor over ranks in place (no-op single-process); returns it for chaining. A CPU tensor goes through
+    this process's GPU under nccl (which reduces CUDA tensors only); gloo reduces it where it is."""
     if is_initialized() and world_size() > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        if dist.get_backend() == "nccl" and not tensor.is_cuda:
+            on_gpu = tensor.to(torch.device("cuda", torch.cuda.current_device()))
+            dist.all_reduce(on_gpu, op=dist.ReduceOp.SUM)
+            tensor.copy_(on_gpu.cpu())
+        else:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 

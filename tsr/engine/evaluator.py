@@ -72,7 +72,7 @@ def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Opt
                                                        {r.name: sums[r.name][split] for r in rows})
             if on_batch is not None and images_by_row:
                 on_batch(split, batch, images_by_row, words_by_row)
-    return [(row.name, {split: _reduced(sums[row.name][split], device).result() for split in splits}) for row in rows]
+    return [(row.name, {split: _reduced(sums[row.name][split]).result() for split in splits}) for row in rows]
 
 
 def _judge_batch(rows, batch, recognizer, device, sums_by_row) -> dict:
@@ -100,7 +100,5 @@ def _judge_batch(rows, batch, recognizer, device, sums_by_row) -> dict:
     return images_by_row, words_by_row
 
 
-def _reduced(sums: SplitSums, device: torch.device) -> SplitSums:
-    # nccl reduces only CUDA tensors; gloo takes CPU ones.
-    reduce_device = device if device.type == "cuda" else torch.device("cpu")
-    return SplitSums.from_tensor(dist.all_reduce_sum(sums.as_tensor().to(reduce_device)).cpu())
+def _reduced(sums: SplitSums) -> SplitSums:
+    return SplitSums.from_tensor(dist.all_reduce_sum(sums.as_tensor()))

@@ -25,8 +25,9 @@ class Monitor:
 
         self.log_path = run_dir / LOG_NAME
         keep_log_until(self.log_path, start_step)
-        # purge_step: a resumed run drops the events the interrupted one wrote after its last checkpoint
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
+        # purge_step: a resumed run drops the events the interrupted one wrote after its last checkpoint (those of
+        # the checkpoint's own step were written before it and stay, as in log.jsonl)
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step + 1 if start_step else None)
         # A bar on a terminal; in files (CI, cluster job logs) a plain line per logged step instead of redraws.
         if sys.stderr.isatty():
             self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True,

@@ -25,6 +25,8 @@ class StageTasks:
     def __init__(self, cfg: dict, model: FullModel):
         train = cfg["train"]
         self.tasks = tuple(train["tasks"])
+        if not self.tasks:
+            raise ConfigError("config key 'train.tasks' is empty; name the losses this stage trains (sr, rec, align)")
         parts = set(model.keys())
         needs = {"sr": ("sr", "head"), "rec": ("recognizer",), "align": ("adapter", "recognizer")}
         for task in self.tasks:
@@ -53,13 +55,14 @@ class StageTasks:
     def losses(self, outputs: dict, batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
         """Model outputs (FullModel.forward) + batch -> {task: float32 scalar}."""
         losses = {}
+        hr = batch["hr"].to(device, non_blocking=True)
         if self.sr_loss is not None:
-            losses["sr"] = self.sr_loss(outputs["sr"], batch["hr"].to(device, non_blocking=True))
+            losses["sr"] = self.sr_loss(outputs["sr"], hr)
         if self.ctc_loss is not None:
             losses["rec"] = self.ctc_loss(outputs["logits"], batch["label"])
         if self.recognizer is not None:
             with torch.no_grad():
-                target = self.recognizer.encode(batch["hr"].to(device, non_blocking=True))
+                target = self.recognizer.encode(hr)
             losses["align"] = F.mse_loss(outputs["sequence"].float(), target.float())
         return losses
 

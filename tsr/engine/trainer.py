@@ -39,6 +39,9 @@ from tsr.models.build import build_model
 log = logging.getLogger("tsr.train")
 
 LAST, BEST_ACC, BEST_PSNR = "last.pth", "best_acc_model.pth", "best_psnr_model.pth"
+# What a resumed run may change without breaking exactness: how long it runs and what it reports.
+RESUME_MAY_CHANGE = {"train.steps", "train.val_every", "train.val_limit", "train.save_every", "train.log_every",
+                     "train.num_images", "eval.batch_size", "data.num_workers"}
 
 
 class TrainingError(TsrError):
@@ -52,6 +55,7 @@ class TrainerState:
     step: int = 0            # optimizer steps done
     epoch: int = 0
     consumed: int = 0        # samples of `epoch` this rank has used (resume skips them)
+    world_size: int = 1      # ranks that wrote this state: `consumed` is per rank, so a resume needs as many
     best_acc: Optional[float] = None
     best_acc_step: Optional[int] = None
     best_psnr: Optional[float] = None
@@ -138,9 +142,15 @@ class _Run:
         self.optimizer = build_optimizer(self.model, self.train_cfg, fused=device.type == "cuda")
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp is torch.float16)
-        self.state = TrainerState()
+        self.state = TrainerState(world_size=self.world)
         if checkpoint is not None:
             self._restore(checkpoint)
+        # Every rank must start from the same state; ranks that see different run folders (nodes without a shared
+        # filesystem) would otherwise train out of step or wait forever in a collective.
+        starts = dist.all_gather_object((self.state.step, self.state.epoch, self.state.consumed))
+        if len(set(starts)) != 1:
+            raise TrainingError(f"ranks start from different states (step, epoch, samples used): {starts}; every node "
+                                f"must see the same run folder {self.run_dir} (a shared filesystem)")
         # DDP after loading: it broadcasts rank 0's weights and buffers to all ranks at construction.
         self.ddp = (DistributedDataParallel(unwrap(self.model), device_ids=[device] if device.type == "cuda" else None)
                     if self.world > 1 else self.model)
@@ -155,6 +165,15 @@ class _Run:
         if resume is not None:
             path = resolve_resume(resume)
             checkpoint = read_checkpoint(path, expected_format="tsr")
+            if path.resolve().parent != self.run_dir.resolve():
+                raise TsrError(f"--resume {path} belongs to the run folder {path.parent}, but this config's run folder "
+                               f"(run.out_root/run.name) is {self.run_dir}; resume without --config, or start a new "
+                               f"run from its weights with train.init={path}")
+            differing = [k for k in _differing_keys(checkpoint["config"], self.cfg)
+                         if k.split(" ")[0] not in RESUME_MAY_CHANGE]
+            if differing:
+                raise TsrError(f"--resume {path}: the given config differs from the run's in {', '.join(differing[:5])}; "
+                               f"a resumed run may change only {', '.join(sorted(RESUME_MAY_CHANGE))}")
             log.info("resuming from %s (step %d)", path, checkpoint["step"])
             return checkpoint
         if (self.run_dir / LAST).exists():
@@ -185,6 +204,10 @@ class _Run:
         if "scaler" in checkpoint and self.scaler.is_enabled():
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainerState(**checkpoint["trainer"])
+        if self.state.world_size != self.world:
+            raise TsrError(f"cannot resume exactly: the checkpoint was written by {self.state.world_size} rank(s) and "
+                           f"this run has {self.world}; each rank's position in the epoch is per rank. Resume with "
+                           f"{self.state.world_size} processes, or start a new run from its weights with train.init=PATH")
         rng = checkpoint.get("rng")
         if isinstance(rng, list) and len(rng) == self.world:
             restore_rng_state(rng[dist.rank()])
@@ -198,15 +221,17 @@ class _Run:
                       hr_size=(data["hr_height"], data["hr_width"]), lr_size=(data["lr_height"], data["lr_width"]))
         dataset = build_train_dataset(data["train_roots"], **common)
         self.sampler = ResumableDistributedSampler(dataset, self.world, dist.rank(), seed=self.cfg["run"]["seed"])
-        self.batches_per_epoch = len(self.sampler) // self.micro_batch
-        if self.batches_per_epoch == 0:
+        if len(self.sampler) // self.micro_batch == 0:
             raise DataError(f"data.train_roots {data['train_roots']} hold {len(dataset)} usable samples: too few for "
                             f"one batch of {self.micro_batch} per rank on {self.world} rank(s) (train.batch_size "
                             f"{self.train_cfg['batch_size']})")
         workers = data["num_workers"]
+        # The loader draws its workers' base seed from this generator, re-seeded every epoch (see _batches): a
+        # resumed run neither consumes an extra draw of the global RNG nor gives workers other seeds.
+        self.loader_rng = torch.Generator()
         self.loader = DataLoader(dataset, batch_size=self.micro_batch, sampler=self.sampler, num_workers=workers,
                                  collate_fn=collate, drop_last=True, pin_memory=self.device.type == "cuda",
-                                 persistent_workers=workers > 0)
+                                 persistent_workers=workers > 0, generator=self.loader_rng)
         self.val_splits = load_test_splits(data["test_root"], data["test_splits"], **common)
 
     # -------------------------------------------------------------------------------------------- loop
@@ -215,9 +240,11 @@ class _Run:
         """Training batches forever, epoch after epoch; state.epoch / state.consumed say where we are."""
         while True:
             self.sampler.set_epoch(self.state.epoch, start=self.state.consumed)
+            self.loader_rng.manual_seed(self.cfg["run"]["seed"] * 1_000_003 + self.state.epoch * 1009 + dist.rank())
             for batch in self.loader:
                 self.state.consumed += len(batch["label"]) + batch["corrupt"]
                 if not batch["label"]:
+                    # this rank fails alone; torchrun then stops the others (they wait in the next all-reduce)
                     raise DataError(f"every sample of a training batch ({batch['corrupt']}) was unreadable; the "
                                     f"LMDBs {self.cfg['data']['train_roots']} look damaged")
                 yield batch
@@ -274,8 +301,7 @@ class _Run:
             counts = corrupt_images if micro == 0 else counts + corrupt_images
         # one small all-reduce per step: the logged losses are the mean over ranks, and every rank sees a
         # non-finite loss on any rank, so all stop together (no rank left waiting in a collective)
-        reduced = dist.all_reduce_sum(torch.cat([sums.cpu() / accum, counts]).to(self._reduce_device()))
-        reduced = reduced.cpu()
+        reduced = dist.all_reduce_sum(torch.cat([sums.cpu() / accum, counts]))
         n_tasks = len(self.tasks.tasks)
         mean = reduced[: 1 + n_tasks] / self.world
         if not torch.isfinite(mean).all():
@@ -288,9 +314,6 @@ class _Run:
         self.scheduler.step()
         task_losses = {t: float(v) for t, v in zip(self.tasks.tasks, mean[1:])}
         return task_losses, float(mean[0]), int(reduced[-2]), int(reduced[-1])
-
-    def _reduce_device(self) -> torch.device:
-        return self.device if self.device.type == "cuda" else torch.device("cpu")   # nccl: CUDA; gloo: CPU
 
     def _stop_non_finite(self, mean: torch.Tensor) -> None:
         names = ["total", *self.tasks.tasks]
@@ -318,7 +341,7 @@ class _Run:
         splits = list(self.validator.splits)
         self.monitor.message(f"validation at step {step}:\n{render_all(results, splits)}")
         values = {}
-        for split, result in dict(results)["model" if "sr" in unwrap(self.model) else "HR"].items():
+        for split, result in dict(results)[self.validator.scored_row(self.model)].items():
             values.update({f"val/{split}/{m}": result[m] for m in ("acc", "psnr", "ssim") if result[m] is not None})
         values.update({f"val/A/{m}": v for m, v in score.items() if v is not None})
         self.monitor.scalars(step, values)
@@ -362,6 +385,7 @@ class _Run:
 
 
 def _micro_batch(train: dict, world: int) -> int:
+    """The per-rank batch of one micro-step, after checking the step settings."""
     batch, accum = train["batch_size"], train["accum_steps"]
     if accum < 1 or batch < 1 or batch % (world * accum):
         raise ConfigError(f"train.batch_size {batch} must be a positive multiple of ranks x train.accum_steps "
@@ -369,6 +393,8 @@ def _micro_batch(train: dict, world: int) -> int:
     for key in ("steps", "save_every", "log_every"):
         if train[key] < 1:
             raise ConfigError(f"train.{key} must be >= 1, got {train[key]}")
+    if train["val_every"] < 0:
+        raise ConfigError(f"train.val_every must be >= 0 (0: only at the end), got {train['val_every']}")
     return batch // (world * accum)
 
 

@@ -37,6 +37,12 @@ class Validator:
         judge, judge_cfg = self._judge
         return lambda images: api.recognize(judge, images, judge_cfg)
 
+    @staticmethod
+    def scored_row(model) -> str:
+        """The row whose A-ACC / A-PSNR choose the best checkpoints: the model's SR output, or for a recognizer
+        alone the HR row (its accuracy on HR images)."""
+        return MODEL_ROW if "sr" in unwrap(model) else "HR"
+
     def run(self, model) -> tuple[list, dict, dict]:
         """-> (evaluator rows, {"acc": A-ACC, "psnr": A-PSNR} of the model (HR row's ACC for a recognizer
         alone; None where not measured), {split: picture grid} (rank 0's first samples))."""
@@ -51,6 +57,6 @@ class Validator:
         results = evaluate(rows, self.splits, recognizer=self._recognizer(model),
                            batch_size=self.cfg["eval"]["batch_size"], num_workers=self.cfg["data"]["num_workers"],
                            device=self.device, on_batch=keeper)
-        scored = dict(results)[MODEL_ROW if "sr" in model else "HR"]
+        scored = dict(results)[self.scored_row(model)]
         average = with_average(MODEL_ROW, scored, list(self.splits))[AVERAGE]
         return results, {"acc": average["acc"], "psnr": average["psnr"]}, keeper.grids()

@@ -93,7 +93,10 @@ def build_model(cfg: dict) -> FullModel:
                                                           out_dim=recognizer.sequence_dim),
                                 trainable=model["adapter"]["trainable"])
     if cfg["train"]["weighting"] == "uncertainty":
-        parts["weighting"] = Part("weighting", UncertaintyWeighting(cfg["train"]["tasks"]))
+        try:
+            parts["weighting"] = Part("weighting", UncertaintyWeighting(cfg["train"]["tasks"]))
+        except ValueError as e:
+            raise ConfigError(f"config key 'train.tasks' with train.weighting=uncertainty: {e}") from None
     return FullModel(parts)
 
 
@@ -108,6 +111,9 @@ def _checked_parts(model: dict) -> list[str]:
         raise ConfigError(f"config key 'model.parts' is {names!r}; expected a non-empty list of {list(PART_NAMES)}")
     if len(set(names)) != len(names):
         raise ConfigError(f"config key 'model.parts' names a part twice: {names!r}")
+    if "sr" in names and "recognizer" in names and not ({"head", "adapter"} & set(names)):
+        raise ConfigError(f"config key 'model.parts' is {names!r}: the recognizer reads either the SR image (add "
+                          "'head': image level) or the SR features (add 'adapter': feature level)")
     needs = {"head": ("sr",), "adapter": ("sr", "recognizer")}
     for part, required in needs.items():
         absent = [r for r in required if part in names and r not in names]

@@ -125,8 +125,8 @@ class FullModel(nn.ModuleDict):
       - "sr"       [B, C, H, W] = head(features, inputs)              (with sr + head; the head may add the
                                                                        bicubic upscaling of the LR input)
       - "sequence" [T, B, D] = adapter(features)                      (with an adapter: feature level)
-      - "logits"   [T, B, classes]: recognizer.decode_sequence(sequence) with an adapter (feature level), else recognizer(sr image) (image level), else recognizer(inputs) (recognizer alone: inputs
-        are images).
+      - "logits"   [T, B, classes]: recognizer.decode_sequence(sequence) with an adapter (feature level),
+        else recognizer(sr image) (image level), else recognizer(inputs) (recognizer alone: inputs are images).
     """
 
     def __init__(self, parts: dict[str, Part]):
