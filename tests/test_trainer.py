@@ -10,7 +10,8 @@ from tsr.data.synth import synthesize
 from tsr.engine import trainer as trainer_module
 from tsr.engine.optim import lr_factor
 from tsr.engine.tasks import StageTasks
-from tsr.engine.trainer import TrainingError, amp_dtype, train
+from tsr.engine.trainer import TrainingError, train
+from tsr.perf.fast_path import autocast_dtype, cpu_has_fast_bf16
 from tsr.errors import DataError, TsrError
 from tsr.models.build import build_model
 from trainer_helpers import stage_config, tiny_overrides
@@ -106,8 +107,9 @@ def test_settings_that_cannot_work_are_refused_before_training(data_root, tmp_pa
     with pytest.raises(DataError, match="hold 16 usable samples: too few for one batch of 32"):
         train(tiny_cfg("sr", data_root, tmp_path, **{"train.batch_size": 32, "run.name": "c"}))
     with pytest.raises(ConfigError, match="train.amp=fp16 needs CUDA"):
-        amp_dtype("fp16", torch.device("cpu"))
-    assert amp_dtype("auto", torch.device("cpu")) is None
+        autocast_dtype("fp16", torch.device("cpu"))
+    assert autocast_dtype("auto", torch.device("cpu")) is (torch.bfloat16 if cpu_has_fast_bf16() else None)
+    assert autocast_dtype("off", torch.device("cpu")) is None
 
 
 def test_train_command_needs_a_config_or_a_run_to_resume(capsys):

@@ -19,6 +19,8 @@ COMMANDS = {
     "merge": "merge",
     "convert": "convert",
     "sr": "sr",
+    "profile": "profile",
+    "bench": "bench",
 }
 
 

@@ -9,6 +9,8 @@ combined. All from the config: `train.tasks`, `train.weighting`, `model.parts` /
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
@@ -16,6 +18,7 @@ from tsr.config import ConfigError
 from tsr.data.charset import CTCCodec, alphabet_for
 from tsr.losses import AverageWeighting, CTCTaskLoss, SRLoss
 from tsr.models.wrapper import FullModel
+from tsr.perf import fast_path
 
 
 class StageTasks:
@@ -68,6 +71,16 @@ class StageTasks:
 
     def combine(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.weighting(losses)
+
+    def forward_losses(self, model, batch: dict, device: torch.device, amp: Optional[torch.dtype],
+                       channels_last: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One forward of `model` (the full model, or DDP around it) on `batch` under autocast `amp` -> (combined
+        loss, {task: loss}); losses are float32. The trainer and `tsr bench` step through here."""
+        inputs = fast_path.input_to_device(self.inputs(batch), device, channels_last)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            outputs = model(inputs)
+        losses = self.losses(outputs, batch, device)
+        return self.combine(losses), losses
 
     def weighting_scalars(self) -> dict[str, float]:
         return self.weighting.scalars()

@@ -35,6 +35,7 @@ from tsr.errors import DataError, TsrError
 from tsr.io import atomic_write_text
 from tsr.metrics.tables import render_all
 from tsr.models.build import build_model
+from tsr.perf import fast_path
 
 log = logging.getLogger("tsr.train")
 
@@ -101,17 +102,6 @@ def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def amp_dtype(setting: str, device: torch.device) -> Optional[torch.dtype]:
-    """train.amp -> the autocast dtype, None for fp32."""
-    if device.type != "cuda":
-        if setting == "fp16":
-            raise ConfigError("train.amp=fp16 needs CUDA; on CPU use train.amp=off (or bf16)")
-        return torch.bfloat16 if setting == "bf16" else None
-    if setting == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
-
-
 def resolve_resume(resume: str) -> Path:
     """A checkpoint path, or a run folder -> its last.pth."""
     path = Path(resume)
@@ -137,8 +127,10 @@ class _Run:
                               "to all ranks at every forward")
         if self.train_cfg["sync_bn"] and self.world > 1:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        self.model.to(device)
-        self.amp = amp_dtype(self.train_cfg["amp"], device)
+        self.channels_last = self.train_cfg["channels_last"]
+        fast_path.configure_backends(device)
+        fast_path.to_device(self.model, device, self.channels_last)
+        self.amp = fast_path.autocast_dtype(self.train_cfg["amp"], device)
         self.optimizer = build_optimizer(self.model, self.train_cfg, fused=device.type == "cuda")
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp is torch.float16)
@@ -253,9 +245,9 @@ class _Run:
     def fit(self) -> dict:
         train, state = self.train_cfg, self.state
         if self.is_main:
-            log.info("run %s: %d rank(s) on %s, global batch %d = %d/rank x %d accumulation, amp %s\n%s",
-                     self.run_dir, self.world, self.device, train["batch_size"], self.micro_batch,
-                     train["accum_steps"], self.amp or "off", unwrap(self.model).summary())
+            log.info("run %s: %d rank(s) on %s, global batch %d = %d/rank x %d accumulation, amp %s, channels_last %s"
+                     "\n%s", self.run_dir, self.world, self.device, train["batch_size"], self.micro_batch,
+                     train["accum_steps"], self.amp or "off", self.channels_last, unwrap(self.model).summary())
         batches, busy, images, corrupt = self._batches(), 0.0, 0, 0
         try:
             while state.step < train["steps"]:
@@ -290,10 +282,7 @@ class _Run:
             # others, whose gradients just accumulate locally (same result, accum_steps times less traffic).
             sync = micro == accum - 1 or not isinstance(self.ddp, DistributedDataParallel)
             with nullcontext() if sync else self.ddp.no_sync():
-                with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                    outputs = self.ddp(self.tasks.inputs(batch).to(self.device, non_blocking=True))
-                losses = self.tasks.losses(outputs, batch, self.device)
-                total = self.tasks.combine(losses)
+                total, losses = self.tasks.forward_losses(self.ddp, batch, self.device, self.amp, self.channels_last)
                 self.scaler.scale(total / accum).backward()
             values = torch.stack([total.detach().float()] + [losses[t].detach().float() for t in self.tasks.tasks])
             sums = values if sums is None else sums + values

@@ -1,0 +1,1 @@
+"""Performance: model complexity (profile) and throughput (bench)."""

@@ -1,0 +1,142 @@
+"""`tsr bench`: throughput of the fast path (tsr.perf.fast_path: autocast, channels_last, cuDNN benchmark, fused
+Adam) against plain fp32 eager, measured in the same run so that each speed-up is a ratio.
+
+Figures: training images/s of every stage (random tensors of the TextZoom sizes, so the model alone is timed),
+evaluation images/s (the one evaluator on a test LMDB: SR forward, recognizer, PSNR, SSIM), data-loading
+images/s from a training LMDB (worker processes + pinned memory vs the main process), peak CUDA memory.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from tsr import api
+from tsr.data.charset import alphabet_for
+from tsr.data.lmdb_dataset import build_train_dataset, collate, load_test_splits
+from tsr.engine.evaluator import evaluate, model_row
+from tsr.engine.optim import build_optimizer
+from tsr.engine.tasks import StageTasks
+from tsr.errors import DataError
+from tsr.models.build import build_model
+from tsr.perf import fast_path
+from tsr.perf.timing import timed
+
+
+@dataclass
+class Figure:
+    name: str
+    eager: float                    # images/s, plain fp32 eager
+    fast: float                     # images/s, fast path
+    peak_mb_eager: Optional[float] = None
+    peak_mb_fast: Optional[float] = None
+
+    @property
+    def speedup(self) -> float:
+        return self.fast / self.eager
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "speedup": self.speedup}
+
+
+def _random_batch(cfg: dict, batch: int, seed: int = 0) -> dict:
+    data = cfg["data"]
+    channels = 4 if data["mask"] else 3
+    rng = random.Random(seed)
+    alphabet = alphabet_for(data["label_filter"])
+    generator = torch.Generator().manual_seed(seed)
+    return {"lr": torch.rand(batch, channels, data["lr_height"], data["lr_width"], generator=generator),
+            "hr": torch.rand(batch, channels, data["hr_height"], data["hr_width"], generator=generator),
+            "label": ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 10))) for _ in range(batch)]}
+
+
+def bench_training(name: str, cfg: dict, device: torch.device, batch: int, steps: int) -> Figure:
+    """One stage's training step (forward, losses, backward, optimizer) in both modes."""
+    result = {}
+    for fast in (False, True):
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        tasks = StageTasks(cfg, model)
+        fast_path.to_device(model.train(), device, channels_last=fast)
+        amp = fast_path.autocast_dtype("auto", device) if fast else None
+        optimizer = build_optimizer(model, cfg["train"], fused=fast and device.type == "cuda")
+        scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
+        sample = _random_batch(cfg, batch)
+
+        def step():
+            total, _ = tasks.forward_losses(model, sample, device, amp, channels_last=fast)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+        result[fast] = timed(step, steps, device)
+    (eager_s, eager_mb), (fast_s, fast_mb) = result[False], result[True]
+    return Figure(f"train {name}", batch / eager_s, batch / fast_s, eager_mb, fast_mb)
+
+
+def bench_evaluation(cfg: dict, test_root: str, device: torch.device, limit: int) -> Figure:
+    """The evaluator over `limit` samples of each test split: SR, the model's recognizer, PSNR, SSIM."""
+    data = cfg["data"]
+    splits = load_test_splits(test_root, data["test_splits"], label_filter=data["label_filter"],
+                              max_len=data["max_len"], mask=data["mask"],
+                              hr_size=(data["hr_height"], data["hr_width"]), lr_size=(data["lr_height"], data["lr_width"]))
+    splits = {k: Subset(v, range(min(limit, len(v)))) for k, v in splits.items()}
+    count = sum(len(v) for v in splits.values())
+    model = build_model(cfg)
+    seconds = {}
+    for fast in (False, True):
+        fast_path.to_device(model.eval(), device, channels_last=fast)
+        amp = fast_path.autocast_dtype("auto", device) if fast else None
+
+        def read(lr, fast=fast, amp=amp):
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                images, words = api.super_resolve_and_read(model, fast_path.input_to_device(lr, device, fast), cfg)
+            return images.float(), words
+
+        def run(read=read):
+            evaluate([model_row("model", read, reads_own_text=True)], splits, batch_size=cfg["eval"]["batch_size"],
+                     num_workers=data["num_workers"], device=device)
+
+        seconds[fast], _ = timed(run, 1, device)
+    return Figure(f"eval ({count} images, ACC+PSNR+SSIM)", count / seconds[False], count / seconds[True])
+
+
+def bench_loading(cfg: dict, train_root: str, device: torch.device, batch: int, batches: int) -> Figure:
+    """Reading + decoding training batches: the main process alone vs data.num_workers workers with pinned
+    memory (persistent across epochs)."""
+    data = cfg["data"]
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    dataset = build_train_dataset([train_root], label_filter=data["label_filter"], max_len=data["max_len"],
+                                  mask=data["mask"], hr_size=(data["hr_height"], data["hr_width"]),
+                                  lr_size=(data["lr_height"], data["lr_width"]))
+    if len(dataset) < 2 * batch:
+        raise DataError(f"{train_root} holds {len(dataset)} samples: too few to time loading batches of {batch}")
+    rates = {}
+    for fast in (False, True):
+        workers = data["num_workers"] if fast else 0
+        loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate,
+                            pin_memory=fast and device.type == "cuda", persistent_workers=fast and workers > 0)
+        iterator = iter(loader)
+        next(iterator)                                  # worker start-up is not throughput
+        start, seen = time.perf_counter(), 0
+        for _ in range(min(batches, len(loader) - 1)):  # within one epoch
+            seen += len(next(iterator)["label"])
+        rates[fast] = seen / (time.perf_counter() - start)
+    return Figure(f"data loading (batch {batch}, {data['num_workers']} workers)", rates[False], rates[True])
+
+
+def render(figures: list[Figure], device: torch.device, amp: Optional[torch.dtype]) -> str:
+    lines = [f"device: {device}; fast path: autocast {amp or 'off'}, channels_last, "
+             f"{'cudnn.benchmark, fused Adam' if device.type == 'cuda' else 'oneDNN'}", "",
+             "| figure | fp32 eager (img/s) | fast path (img/s) | speed-up | peak MB eager / fast |",
+             "|---|---:|---:|---:|---:|"]
+    for f in figures:
+        peak = f"{f.peak_mb_eager:.0f} / {f.peak_mb_fast:.0f}" if f.peak_mb_fast is not None else "-"
+        lines.append(f"| {f.name} | {f.eager:.1f} | {f.fast:.1f} | {f.speedup:.2f}x | {peak} |")
+    return "\n".join(lines)
