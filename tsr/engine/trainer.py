@@ -146,6 +146,9 @@ class _Run:
         # DDP after loading: it broadcasts rank 0's weights and buffers to all ranks at construction.
         self.ddp = (DistributedDataParallel(unwrap(self.model), device_ids=[device] if device.type == "cuda" else None)
                     if self.world > 1 else self.model)
+        if self.train_cfg["compile"]:
+            # the training forward only; checkpoints and validation use the plain model (same parameters)
+            self.ddp = torch.compile(self.ddp)
         self._build_data()
         self.validator = Validator(cfg, self.val_splits, device)
         self.monitor = Monitor(self.run_dir, self.is_main, self.train_cfg["steps"], self.state.step)
@@ -280,7 +283,7 @@ class _Run:
             batch = next(batches)
             # Gradients are all-reduced only at the last micro-batch: no_sync skips DDP's all-reduce for the
             # others, whose gradients just accumulate locally (same result, accum_steps times less traffic).
-            sync = micro == accum - 1 or not isinstance(self.ddp, DistributedDataParallel)
+            sync = micro == accum - 1 or self.world == 1
             with nullcontext() if sync else self.ddp.no_sync():
                 total, losses = self.tasks.forward_losses(self.ddp, batch, self.device, self.amp, self.channels_last)
                 self.scaler.scale(total / accum).backward()
