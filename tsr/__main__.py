@@ -1,3 +1,3 @@
-from tsr.cli import main
+from tsr.cli import exit_process, main
 
-raise SystemExit(main())
+exit_process(main())

@@ -46,5 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def exit_process(code: int) -> None:
+    """Leave the process with `code`. Under torchrun (WORLD_SIZE > 1) skip the interpreter's teardown: in about 1 of
+    20 CPU runs, gloo's C++ threads were torn down at exit after a clean finish and the rank aborted ("terminate
+    called without an active exception"), failing a finished run. Everything tsr writes is already fsynced and
+    renamed into place by then; only the standard streams need flushing."""
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

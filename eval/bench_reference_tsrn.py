@@ -1,0 +1,64 @@
+"""TSRN training throughput in TextZoom's original layout (tests/reference_textzoom_tsrn.py, fp32, STN + mask) next
+to tsr's TSRN in fp32 eager and on the fast path, at equal batch: the baseline of README's Performance section.
+
+    python eval/bench_reference_tsrn.py [--batch 32] [--steps 5]
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import reference_textzoom_tsrn as reference  # noqa: E402
+
+from tsr.losses import SRLoss  # noqa: E402
+from tsr.models.heads import PixelShuffleHead  # noqa: E402
+from tsr.models.tsrn import TSRNBackbone  # noqa: E402
+from tsr.perf import fast_path  # noqa: E402
+from tsr.perf.timing import timed  # noqa: E402
+
+
+def images_per_s(kind: str, batch: int, steps: int) -> float:
+    torch.manual_seed(0)
+    cpu = torch.device("cpu")
+    fast = kind == "tsr fast path"
+    lr, hr = torch.rand(batch, 4, 16, 64), torch.rand(batch, 4, 32, 128)
+    if kind == "TextZoom layout":
+        model = reference.RefTSRN()
+        forward = model
+    else:
+        sr, head = TSRNBackbone(4, 64, 5, stn=True), PixelShuffleHead(64, 4, 1)
+        model = torch.nn.ModuleDict({"sr": sr, "head": head})
+        forward = lambda x: head(sr(x), x)  # noqa: E731
+    fast_path.to_device(model.train(), cpu, channels_last=fast)
+    lr = fast_path.input_to_device(lr, cpu, channels_last=fast)
+    amp = fast_path.autocast_dtype("auto", cpu) if fast else None
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3, betas=(0.5, 0.999))
+    loss_fn = SRLoss()
+
+    def step():
+        with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
+            out = forward(lr)
+        loss = loss_fn(out.float(), hr)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return batch / timed(step, steps, cpu)[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args()
+    rates = {k: images_per_s(k, args.batch, args.steps) for k in ("TextZoom layout", "tsr fp32 eager", "tsr fast path")}
+    print(f"| TSRN training, batch {args.batch}, CPU | images/s | vs TextZoom layout |\n|---|---:|---:|")
+    for kind, rate in rates.items():
+        print(f"| {kind} | {rate:.1f} | {rate / rates['TextZoom layout']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
