@@ -46,7 +46,7 @@ def images_per_s(kind: str, batch: int, steps: int) -> float:
         loss.backward()
         optimizer.step()
 
-    return batch / timed(step, steps, cpu)[0]
+    return batch / timed(step, steps, cpu)
 
 
 def main():

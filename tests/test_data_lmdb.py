@@ -150,3 +150,47 @@ def test_concat_pickle_and_worker_processes(tmp_path):
     assert len(again) == 5 and again[4]["index"] == 5
     batches = list(DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate))
     assert [b["lr"].shape[0] for b in batches] == [4, 4] and sum(b["corrupt"] for b in batches) == 0
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_decoded_cache_gives_the_same_items_and_the_same_unreadable_records(tmp_path, workers):
+    rng = np.random.default_rng(0)
+
+    def noisy_png(width, height):                  # other sizes than the model's: the resize is cached too
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    records = [(noisy_png(100 + i, 30), noisy_png(50, 12 + i), f"w{i}") for i in range(5)]
+    records[2] = (b"not an image", records[2][1], "bad")
+    write_textzoom_lmdb(tmp_path / "db", records)
+    plain = TextZoomLMDB(tmp_path / "db")
+    cached = TextZoomLMDB(tmp_path / "db", cache=True, cache_workers=workers)
+    assert cached.cached.readable.tolist() == [True, True, False, True, True]
+    assert cached.cached.nbytes == 5 * (4 * 32 * 128 + 4 * 16 * 64) + 5
+    for i in range(5):
+        if i == 2:
+            assert plain[i] is None and cached[i] is None
+            continue
+        for key in ("hr", "lr"):
+            assert cached[i][key].dtype == torch.float32 and torch.equal(cached[i][key], plain[i][key])
+        assert cached[i]["label"] == plain[i]["label"] == f"w{i}" and cached[i]["index"] == i + 1
+    # the cache survives pickling (spawned workers) and serves forked workers
+    assert torch.equal(pickle.loads(pickle.dumps(cached))[4]["hr"], plain[4]["hr"])
+    batches = list(DataLoader(cached, batch_size=5, num_workers=2, collate_fn=collate))
+    assert batches[0]["corrupt"] == 1 and batches[0]["label"] == ["w0", "w1", "w3", "w4"]
+
+
+def test_cache_build_with_workers_under_a_low_open_file_limit(tmp_path):
+    # each tensor a worker sends costs file descriptors: batches of single pairs exhausted a 1,024 limit and hung
+    import subprocess
+    import sys
+    write_textzoom_lmdb(tmp_path / "db", [pair(f"w{i}") for i in range(600)])
+    script = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
+              "from tsr.data.lmdb_dataset import TextZoomLMDB; "
+              "ds = TextZoomLMDB(sys.argv[1], cache=True, cache_workers=2); "
+              "print(int(ds.cached.readable.sum()), ds[599]['label'])")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "db")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["600", "w599"]

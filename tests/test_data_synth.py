@@ -131,3 +131,19 @@ def test_refuses_to_overwrite_and_cli_reuse(synth_dir, tmp_path):
     manifest["generator_version"] = GENERATOR_VERSION - 1
     (tmp_path / "d" / "manifest.json").write_text(json.dumps(manifest))
     assert not matches_manifest(tmp_path / "d", 5, 2, 0)
+
+
+def test_per_split_test_counts(tmp_path):
+    manifest = synthesize(tmp_path / "d", n_train=0, n_test=[3, 2, 1], seed=0, workers=1)
+    assert manifest["counts"] == {"easy": 3, "medium": 2, "hard": 1}
+    assert {k: len(v) for k, v in load_test_splits(tmp_path / "d" / "test").items()} == {"easy": 3, "medium": 2, "hard": 1}
+    assert matches_manifest(tmp_path / "d", 0, (3, 2, 1), 0) and not matches_manifest(tmp_path / "d", 0, 2, 0)
+    # a manifest written before per-split counts (one number) still matches that number
+    path = tmp_path / "d" / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "test_per_split": 2}))
+    assert matches_manifest(tmp_path / "d", 0, 2, 0) and matches_manifest(tmp_path / "d", 0, [2, 2, 2], 0)
+    with pytest.raises(ValueError, match=r"expected one count >= 0 or 3 \(easy, medium, hard\), got \[1, 2\]"):
+        synthesize(tmp_path / "e", n_train=0, n_test=[1, 2])
+    cmd = [sys.executable, "-m", "tsr", "synth", "--out", str(tmp_path / "f"), "--train", "0", "--test", "1,-2,3"]
+    bad = subprocess.run(cmd, capture_output=True, text=True)
+    assert bad.returncode == 2 and "argument --test: expected a count >= 0 or three (easy,medium,hard), got '1,-2,3'" in bad.stderr

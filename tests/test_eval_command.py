@@ -12,6 +12,7 @@ def test_eval_command_writes_baseline_tables(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "| arch    | E-PSNR | M-PSNR | H-PSNR | A-PSNR |" in printed
+    assert "evaluated 15 test records x 2 rows in " in printed and " s on 1 process(es), cpu" in printed
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [row["name"] for row in data["rows"]] == ["bicubic", "HR"]
     bicubic = data["rows"][0]["results"]
@@ -29,3 +30,11 @@ def test_checkpoint_labels():
     assert parse_ckpt_arg("runs/a/best_acc_model.pth") == ("runs/a/best_acc_model.pth", "best_acc_model")
     assert parse_ckpt_arg("runs/a/best.pth:sidernn-unc") == ("runs/a/best.pth", "sidernn-unc")
     assert parse_ckpt_arg("C:/runs/x.pth") == ("C:/runs/x.pth", "x")
+
+
+def test_repeated_ckpt_flags_add_rows():
+    from tsr.cli import build_parser
+    repeated = build_parser().parse_args(["eval", "--data", "d", "--ckpt", "a.pth", "--ckpt", "b.pth:B"])
+    listed = build_parser().parse_args(["eval", "--data", "d", "--ckpt", "a.pth", "b.pth:B"])
+    assert repeated.ckpt == listed.ckpt == ["a.pth", "b.pth:B"]
+    assert build_parser().parse_args(["eval", "--data", "d"]).ckpt == []

@@ -165,8 +165,22 @@ def test_reuse_keeps_a_finished_run_and_refuses_another_config_in_its_folder(dat
     written = (tmp_path / "sr" / "last.pth").stat().st_mtime_ns
     assert tsr_main(["train", "--reuse", "--config", stage_config("sr"), *overrides]) == 0
     assert (tmp_path / "sr" / "last.pth").stat().st_mtime_ns == written          # kept, not retrained
+    # how fast a run goes is no other config: still kept
+    assert tsr_main(["train", "--reuse", "--config", stage_config("sr"), *overrides, "data.cache=true",
+                     "data.num_workers=1"]) == 0
+    assert (tmp_path / "sr" / "last.pth").stat().st_mtime_ns == written
     assert tsr_main(["train", "--reuse", "--config", stage_config("sr"), *overrides, "train.lr=0.5"]) == 2
     assert "holds a run made with another config (differs in train.lr (0.002 vs 0.5))" in capsys.readouterr().err
+
+
+def test_a_key_added_to_tsr_after_a_run_is_no_change_of_its_config():
+    from tsr.config import load_defaults
+    from tsr.engine.trainer import RESUME_MAY_CHANGE, config_changes
+    cfg = load_defaults()
+    saved = {**cfg, "train": {k: v for k, v in cfg["train"].items() if k != "compile"}}   # a run before train.compile
+    assert config_changes(saved, cfg, set()) == []
+    changed = {**cfg, "train": {**cfg["train"], "lr": 0.5, "steps": 7}}
+    assert config_changes(saved, changed, RESUME_MAY_CHANGE) == [f"train.lr ({cfg['train']['lr']!r} vs 0.5)"]
 
 
 def test_resume_refuses_what_would_not_reproduce_the_run(data_root, tmp_path):

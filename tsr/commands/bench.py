@@ -14,7 +14,7 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per stage and mode")
     parser.add_argument("--data", default="data/synth", help="folder with train/ and test/ LMDBs for the "
                                                              "evaluation and loading figures ('' skips them)")
-    parser.add_argument("--eval-limit", type=int, default=300, help="test samples per split for the eval figure")
+    parser.add_argument("--eval-limit", type=int, default=300, help="test samples per split for the eval figure (0: all)")
     parser.add_argument("--out", default="eval/results/bench", help="folder for bench.md / bench.json")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every config")
 
@@ -45,7 +45,7 @@ def run(args):
         # evaluation of an image-level model (SR + its CRNN), the data settings of the same config
         eval_cfg = load_config(EVAL_CONFIG, [*args.overrides, "train.init=null"])
         figures.append(bench.bench_evaluation(eval_cfg, f"{args.data}/test", device, args.eval_limit))
-        figures.append(bench.bench_loading(eval_cfg, f"{args.data}/train", device, args.batch, batches=20))
+        figures.append(bench.bench_loading(eval_cfg, f"{args.data}/train", device, args.batch, batches=50))
     table = bench.render(figures, device, fast_path.autocast_dtype("auto", device))
     print(table)
     out = Path(args.out)

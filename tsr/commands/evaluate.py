@@ -8,8 +8,9 @@ HELP = "evaluate checkpoints (and the bicubic / HR baselines) on easy/medium/har
 
 def add_arguments(parser):
     parser.add_argument("--data", required=True, help="test root holding one TextZoom LMDB per split (e.g. data/synth/test)")
-    parser.add_argument("--ckpt", nargs="*", default=[], metavar="PATH[:LABEL]",
-                        help="checkpoints to evaluate, one row each (label defaults to the file name)")
+    parser.add_argument("--ckpt", nargs="+", action="extend", default=[], metavar="PATH[:LABEL]",
+                        help="checkpoints to evaluate, one row each (label defaults to the file name); "
+                             "--ckpt A B and --ckpt A --ckpt B are the same")
     parser.add_argument("--recognizer", help="checkpoint whose recognizer reads every row (TextZoom's protocol: one "
                                              "fixed CRNN). Default: each checkpoint with a recognizer reads its own "
                                              "output, the first one also the bicubic/HR rows; with none, ACC reads '-'")

@@ -3,10 +3,23 @@
 HELP = "synthesise a TextZoom-format dataset: OUT/train and OUT/test/{easy,medium,hard} LMDBs"
 
 
+def _counts(text: str):
+    import argparse
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) not in (1, 3) or min(counts) < 0:
+        raise argparse.ArgumentTypeError(f"expected a count >= 0 or three (easy,medium,hard), got {text!r}")
+    return counts[0] if len(counts) == 1 else counts
+
+
 def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--train", type=int, required=True, help="number of training pairs")
-    parser.add_argument("--test", type=int, required=True, help="number of test pairs per difficulty split")
+    parser.add_argument("--test", type=_counts, required=True, metavar="N|E,M,H",
+                        help="test pairs per difficulty split: one number, or easy,medium,hard "
+                             "(TextZoom's sizes: 1619,1411,1343)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--fonts", default=None, help="folder of .ttf/.otf fonts (default: system DejaVu etc.)")
@@ -20,9 +33,8 @@ def run(args):
     from tsr.data.synth import matches_manifest, synthesize
     from tsr.errors import TsrError
 
-    for name in ("train", "test"):
-        if getattr(args, name) < 0:
-            raise TsrError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if args.train < 0:
+        raise TsrError(f"--train must be >= 0, got {args.train}")
     if args.reuse and matches_manifest(args.out, args.train, args.test, args.seed, args.fonts):
         print(f"reusing {args.out} (made with the same arguments; see {args.out}/manifest.json)")
         return 0

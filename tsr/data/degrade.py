@@ -1,7 +1,7 @@
 """HR crop -> LR crop at three strengths: Gaussian blur, x2 bicubic downsampling, Gaussian noise, JPEG.
 
 TextZoom's LR images come from a shorter focal length: blurrier and noisier at half the size. The strengths
-below were calibrated with a CRNN trained on HR synthetic images (see eval/calibrate_synth.py and the README):
+below were calibrated with a CRNN trained on HR synthetic images (the demo's recognizer stage; README, Data):
 it reads bicubic-upscaled LR clearly worse at each level, easy > medium > hard.
 """
 from __future__ import annotations

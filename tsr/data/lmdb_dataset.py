@@ -23,8 +23,9 @@ import lmdb
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from tsr.data.cache import DecodedPairs
 from tsr.data.charset import alphabet_for, filter_label
-from tsr.data.transforms import load_pair
+from tsr.data.transforms import load_pair_uint8, to_float
 from tsr.errors import DataError
 
 log = logging.getLogger("tsr.data")
@@ -81,10 +82,11 @@ class TextZoomLMDB(Dataset):
     index), split (`split`, default the folder's name)), C = 4 with the mask channel else 3; or None for a corrupt
     record (see the module docstring). Labels empty after `label_filter` or longer than `max_len` are left out
     and counted in `.dropped = {"empty": n, "too_long": m}`; `.labels` / `.indices` hold the kept ones.
+    With `cache`, every kept pair is decoded once here (by `cache_workers` processes; tsr.data.cache).
     """
 
     def __init__(self, root, label_filter: str = "lower", max_len: int = 25, hr_size=(32, 128), lr_size=(16, 64),
-                 mask: bool = True, split: Optional[str] = None):
+                 mask: bool = True, split: Optional[str] = None, cache: bool = False, cache_workers: int = 0):
         alphabet_for(label_filter)  # ValueError for an unknown filter, even on an empty LMDB
         if max_len < 1:
             raise ValueError(f"max_len must be >= 1, got {max_len}")
@@ -93,6 +95,9 @@ class TextZoomLMDB(Dataset):
         self.hr_size, self.lr_size, self.mask = tuple(hr_size), tuple(lr_size), mask
         self.split = split or Path(root).name
         self.labels, self.indices, self.dropped = self._read_labels()
+        channels = 4 if mask else 3
+        self.cached = DecodedPairs.build(self._read_pixels, len(self), (channels, *self.hr_size),
+                                         (channels, *self.lr_size), cache_workers, self.root) if cache else None
 
     def _read_labels(self):
         with _env_for_init(self.root) as env, env.begin() as txn:
@@ -128,7 +133,8 @@ class TextZoomLMDB(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> Optional[dict]:
+    def _read_pixels(self, i: int) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """Kept record i -> (hr, lr) uint8 at the model's sizes, or None when it is unreadable."""
         index, label = self.indices[i], self.labels[i]
         if label is None:
             return None
@@ -138,10 +144,17 @@ class TextZoomLMDB(Dataset):
         if hr_bytes is None or lr_bytes is None:
             return None
         try:
-            hr, lr = load_pair(hr_bytes, lr_bytes, self.hr_size, self.lr_size, self.mask)
+            return load_pair_uint8(hr_bytes, lr_bytes, self.hr_size, self.lr_size, self.mask)
         except (OSError, ValueError, SyntaxError):  # PIL's errors for undecodable images
             return None
-        return {"lr": lr, "hr": hr, "label": label, "index": index, "split": self.split}
+
+    def __getitem__(self, i: int) -> Optional[dict]:
+        pixels = self.cached.get(i) if self.cached is not None else self._read_pixels(i)
+        if pixels is None:
+            return None
+        hr, lr = pixels
+        return {"lr": to_float(lr), "hr": to_float(hr), "label": self.labels[i], "index": self.indices[i],
+                "split": self.split}
 
 
 def collate(batch: Sequence[Optional[dict]]) -> dict:
@@ -156,6 +169,13 @@ def collate(batch: Sequence[Optional[dict]]) -> dict:
     return {"lr": torch.stack([g["lr"] for g in good]), "hr": torch.stack([g["hr"] for g in good]),
             "label": [g["label"] for g in good], "index": torch.tensor([g["index"] for g in good]),
             "split": [g["split"] for g in good], "corrupt": corrupt}
+
+
+def dataset_options(data: dict) -> dict:
+    """TextZoomLMDB's keyword arguments from a config's `data` section."""
+    return dict(label_filter=data["label_filter"], max_len=data["max_len"], mask=data["mask"],
+                hr_size=(data["hr_height"], data["hr_width"]), lr_size=(data["lr_height"], data["lr_width"]),
+                cache=data["cache"], cache_workers=data["num_workers"])
 
 
 def build_train_dataset(roots: Sequence, **kwargs) -> ConcatDataset:

@@ -14,7 +14,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -79,16 +79,26 @@ def _make(args):
     return make_record(*args)
 
 
-def synthesize(out, n_train: int, n_test: int, seed: int = 0, workers: Optional[int] = None,
+def test_counts(n_test: Union[int, Sequence[int]]) -> dict[str, int]:
+    """Pairs per test split: one number for all three, or one per split in the order easy, medium, hard
+    (TextZoom's test is 1619, 1411, 1343)."""
+    counts = [n_test] * len(LEVELS) if isinstance(n_test, int) else list(n_test)
+    if len(counts) != len(LEVELS) or any(not isinstance(n, int) or n < 0 for n in counts):
+        raise ValueError(f"test pairs: expected one count >= 0 or {len(LEVELS)} ({', '.join(LEVELS)}), got {n_test!r}")
+    return dict(zip(LEVELS, counts))
+
+
+def synthesize(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int = 0, workers: Optional[int] = None,
                font_dir: Optional[str] = None, overwrite: bool = False) -> dict:
-    """Write OUT/train (n_train pairs) and OUT/test/{easy,medium,hard} (n_test pairs each; none when 0) and
-    OUT/manifest.json; returns the manifest. `workers` processes (default: all cores) render in parallel; the
-    output does not depend on their number."""
+    """Write OUT/train (n_train pairs) and OUT/test/{easy,medium,hard} (n_test pairs each, or the counts of
+    `test_counts`; none when 0) and OUT/manifest.json; returns the manifest. `workers` processes (default: all
+    cores) render in parallel; the output does not depend on their number."""
     out = Path(out)
-    if n_train < 0 or n_test < 0:
-        raise ValueError(f"n_train and n_test must be >= 0, got {n_train} and {n_test}")
+    if n_train < 0:
+        raise ValueError(f"n_train must be >= 0, got {n_train}")
+    per_split = test_counts(n_test)
     fonts = [str(p) for p in find_fonts(font_dir)]
-    jobs = [("train", out / "train", n_train)] + [(level, out / "test" / level, n_test) for level in LEVELS]
+    jobs = [("train", out / "train", n_train)] + [(level, out / "test" / level, n) for level, n in per_split.items()]
     if not overwrite:
         existing = [str(path) for _, path, n in jobs if n and path.exists()]
         if existing:
@@ -109,7 +119,7 @@ def synthesize(out, n_train: int, n_test: int, seed: int = 0, workers: Optional[
     manifest = {"tsr_version": tsr.__version__, "generator_version": GENERATOR_VERSION,
                 "arguments": {"train": n_train, "test": n_test, "seed": seed, "workers": workers,
                               "fonts": font_dir},
-                "seed": seed, "train": n_train, "test_per_split": n_test, "counts": counts, "fonts": fonts,
+                "seed": seed, "train": n_train, "test_per_split": per_split, "counts": counts, "fonts": fonts,
                 "degradations": DEGRADATIONS, "train_mix": {level: 1 / 3 for level in LEVELS},
                 "hr_size": list(HR_SIZE), "lr_size": [HR_SIZE[0] // LR_SCALE, HR_SIZE[1] // LR_SCALE],
                 "image_format": "PNG", "seconds": round(time.time() - start, 1)}
@@ -131,7 +141,8 @@ def _record_stream(seed: int, split: str, n: int, workers: int, fonts: list[str]
         yield pool.imap(_make, jobs, chunksize=32)
 
 
-def matches_manifest(out, n_train: int, n_test: int, seed: int, font_dir: Optional[str] = None) -> bool:
+def matches_manifest(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int,
+                     font_dir: Optional[str] = None) -> bool:
     """True when OUT holds a complete dataset made with these arguments and this generator's settings."""
     path = Path(out) / "manifest.json"
     if not path.is_file():
@@ -140,6 +151,11 @@ def matches_manifest(out, n_train: int, n_test: int, seed: int, font_dir: Option
         m = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    same = (m.get("generator_version"), m.get("seed"), m.get("train"), m.get("test_per_split"),
-            m.get("degradations")) == (GENERATOR_VERSION, seed, n_train, n_test, json.loads(json.dumps(DEGRADATIONS)))
+    made = m.get("test_per_split")                  # {split: count}; manifests before 2026-11 hold one number
+    try:
+        made = test_counts([made.get(level) for level in LEVELS] if isinstance(made, dict) else made)
+    except (ValueError, TypeError):
+        return False
+    same = (m.get("generator_version"), m.get("seed"), m.get("train"), made, m.get("degradations")) == (
+        GENERATOR_VERSION, seed, n_train, test_counts(n_test), json.loads(json.dumps(DEGRADATIONS)))
     return same and m.get("fonts") == [str(p) for p in find_fonts(font_dir)]

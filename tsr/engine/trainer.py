@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 from tsr import dist
 from tsr.checkpoint import (capture_rng_state, load_model_state, read_checkpoint, restore_rng_state, save_checkpoint,
                             unwrap)
-from tsr.config import ConfigError, save_config
-from tsr.data.lmdb_dataset import build_train_dataset, collate, load_test_splits
+from tsr.config import ConfigError, build_config, save_config
+from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.data.sampler import ResumableDistributedSampler
 from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
@@ -36,13 +36,17 @@ from tsr.io import atomic_write_text
 from tsr.metrics.tables import render_all
 from tsr.models.build import build_model
 from tsr.perf import fast_path
+from tsr.perf.timing import Throughput
 
 log = logging.getLogger("tsr.train")
 
 LAST, BEST_ACC, BEST_PSNR = "last.pth", "best_acc_model.pth", "best_psnr_model.pth"
-# What a resumed run may change without breaking exactness: how long it runs and what it reports.
-RESUME_MAY_CHANGE = {"train.steps", "train.val_every", "train.val_limit", "train.save_every", "train.log_every",
-                     "train.num_images", "eval.batch_size", "data.num_workers"}
+# Settings of how fast a run goes, never of what it computes: a finished run is reused and an interrupted one
+# resumed whatever they are.
+SPEED_ONLY = {"data.num_workers", "data.cache", "eval.batch_size"}
+# What a resumed run may change without breaking exactness: those, how long it runs and what it reports.
+RESUME_MAY_CHANGE = SPEED_ONLY | {"train.steps", "train.val_every", "train.val_limit", "train.save_every",
+                                  "train.log_every", "train.num_images"}
 
 
 class TrainingError(TsrError):
@@ -83,12 +87,21 @@ def previous_run(cfg: dict) -> str:
     run_dir = run_dir_of(cfg)
     if not (run_dir / LAST).exists():
         return "none"
-    saved = read_checkpoint(run_dir / LAST, expected_format="tsr")["config"]
-    differing = _differing_keys(saved, cfg)
+    differing = config_changes(read_checkpoint(run_dir / LAST, expected_format="tsr")["config"], cfg, SPEED_ONLY)
     if differing:
         raise TsrError(f"{run_dir} holds a run made with another config (differs in {', '.join(differing[:5])}); "
                        "choose another run.name, or continue it with --resume")
     return "finished" if (run_dir / "summary.json").exists() else "interrupted"
+
+
+def config_changes(saved: dict, cfg: dict, allowed: set[str]) -> list[str]:
+    """Keys (with both values) in which `cfg` differs from a run's saved config, except the `allowed` ones. The
+    saved config gets today's defaults first: a key added to tsr since that run is no change."""
+    try:
+        saved = build_config(saved, source="the run's saved config")
+    except ConfigError:
+        pass                          # a key tsr no longer has: the comparison below names it
+    return [k for k in _differing_keys(saved, cfg) if k.split(" ")[0] not in allowed]
 
 
 def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -164,8 +177,7 @@ class _Run:
                 raise TsrError(f"--resume {path} belongs to the run folder {path.parent}, but this config's run folder "
                                f"(run.out_root/run.name) is {self.run_dir}; resume without --config, or start a new "
                                f"run from its weights with train.init={path}")
-            differing = [k for k in _differing_keys(checkpoint["config"], self.cfg)
-                         if k.split(" ")[0] not in RESUME_MAY_CHANGE]
+            differing = config_changes(checkpoint["config"], self.cfg, RESUME_MAY_CHANGE)
             if differing:
                 raise TsrError(f"--resume {path}: the given config differs from the run's in {', '.join(differing[:5])}; "
                                f"a resumed run may change only {', '.join(sorted(RESUME_MAY_CHANGE))}")
@@ -212,9 +224,7 @@ class _Run:
 
     def _build_data(self) -> None:
         data = self.cfg["data"]
-        common = dict(label_filter=data["label_filter"], max_len=data["max_len"], mask=data["mask"],
-                      hr_size=(data["hr_height"], data["hr_width"]), lr_size=(data["lr_height"], data["lr_width"]))
-        dataset = build_train_dataset(data["train_roots"], **common)
+        dataset = build_train_dataset(data["train_roots"], **dataset_options(data))
         self.sampler = ResumableDistributedSampler(dataset, self.world, dist.rank(), seed=self.cfg["run"]["seed"])
         if len(self.sampler) // self.micro_batch == 0:
             raise DataError(f"data.train_roots {data['train_roots']} hold {len(dataset)} usable samples: too few for "
@@ -227,7 +237,7 @@ class _Run:
         self.loader = DataLoader(dataset, batch_size=self.micro_batch, sampler=self.sampler, num_workers=workers,
                                  collate_fn=collate, drop_last=True, pin_memory=self.device.type == "cuda",
                                  persistent_workers=workers > 0, generator=self.loader_rng)
-        self.val_splits = load_test_splits(data["test_root"], data["test_splits"], **common)
+        self.val_splits = load_test_splits(data["test_root"], data["test_splits"], **dataset_options(data))
 
     # -------------------------------------------------------------------------------------------- loop
 
@@ -251,25 +261,24 @@ class _Run:
             log.info("run %s: %d rank(s) on %s, global batch %d = %d/rank x %d accumulation, amp %s, channels_last %s"
                      "\n%s", self.run_dir, self.world, self.device, train["batch_size"], self.micro_batch,
                      train["accum_steps"], self.amp or "off", self.channels_last, unwrap(self.model).summary())
-        batches, busy, images, corrupt = self._batches(), 0.0, 0, 0
+        batches, throughput, corrupt = self._batches(), Throughput(), 0
         try:
             while state.step < train["steps"]:
                 started = time.perf_counter()
                 losses, total, step_corrupt, step_images = self._step(batches)
-                busy += time.perf_counter() - started     # training only: validation and saving excluded
+                # training only: validation and saving are excluded
+                throughput.add(step_images, time.perf_counter() - started)
                 state.step += 1
-                images += step_images
                 corrupt += step_corrupt
-                rate = images / max(busy, 1e-9)
-                self.monitor.step(state.step, total, rate)
+                self.monitor.step(state.step, total, throughput.rate)
                 if state.step % train["log_every"] == 0 or state.step == train["steps"]:
-                    self._log_scalars(total, losses, rate, corrupt)
+                    self._log_scalars(total, losses, throughput.rate, corrupt)
                 validate = (train["val_every"] and state.step % train["val_every"] == 0) or state.step == train["steps"]
                 if validate:
                     self._validate()
                 if validate or state.step % train["save_every"] == 0:
                     self._save(LAST)
-            return self._finish(images / max(busy, 1e-9))
+            return self._finish(throughput)
         finally:
             self.monitor.close()
 
@@ -359,19 +368,20 @@ class _Run:
             scaler=self.scaler if self.scaler.is_enabled() else None, rng=rng)
         return save_checkpoint(self.run_dir / name, self.model, self.cfg, self.state.step, metrics=metrics, **extra)
 
-    def _finish(self, rate: float) -> dict:
+    def _finish(self, throughput: Throughput) -> dict:
         dist.broadcast_buffers(unwrap(self.model))
         checksums = dist.all_gather_object(_weights_digest(unwrap(self.model)))
         if len(set(checksums)) != 1:
             raise TrainingError(f"ranks hold different weights after training ({checksums}); DDP lost sync")
         state = self.state
         summary = {"run_dir": str(self.run_dir), "steps": state.step, "world_size": self.world,
-                   "device": str(self.device), "images_per_s": rate, "rank_checksums": checksums,
+                   "device": str(self.device), "images_per_s": throughput.rate,
+                   "images_per_s_steady": throughput.steady, "rank_checksums": checksums,
                    "best_acc": state.best_acc, "best_acc_step": state.best_acc_step,
                    "best_psnr": state.best_psnr, "best_psnr_step": state.best_psnr_step}
         if self.is_main:
             atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-            self.monitor.message(f"done: {state.step} steps, {rate:.1f} images/s; weights identical on "
+            self.monitor.message(f"done: {state.step} steps, {throughput.rate:.1f} images/s; weights identical on "
                                  f"{self.world} rank(s); checkpoints in {self.run_dir}")
         return summary
 

@@ -3,7 +3,9 @@ Adam) against plain fp32 eager, measured in the same run so that each speed-up i
 
 Figures: training images/s of every stage (random tensors of the TextZoom sizes, so the model alone is timed),
 evaluation images/s (the one evaluator on a test LMDB: SR forward, recognizer, PSNR, SSIM), data-loading
-images/s from a training LMDB (worker processes + pinned memory vs the main process), peak CUDA memory.
+images/s from a training LMDB (decoded cache + worker processes + pinned memory vs decoding in the main
+process); beside each speed the peak tensor memory of one step (tsr.perf.memory: the CUDA allocator's peak,
+counted tensor by tensor on CPU).
 """
 from __future__ import annotations
 
@@ -17,13 +19,14 @@ from torch.utils.data import DataLoader, Subset
 
 from tsr import api
 from tsr.data.charset import alphabet_for
-from tsr.data.lmdb_dataset import build_train_dataset, collate, load_test_splits
+from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.engine.evaluator import evaluate, model_row
 from tsr.engine.optim import build_optimizer
 from tsr.engine.tasks import StageTasks
 from tsr.errors import DataError
 from tsr.models.build import build_model
 from tsr.perf import fast_path
+from tsr.perf.memory import peak_memory_mb, state_tensors
 from tsr.perf.timing import timed
 
 
@@ -32,7 +35,7 @@ class Figure:
     name: str
     eager: float                    # images/s, plain fp32 eager
     fast: float                     # images/s, fast path
-    peak_mb_eager: Optional[float] = None
+    peak_mb_eager: Optional[float] = None    # peak tensor memory of one step (training) or one batch (evaluation)
     peak_mb_fast: Optional[float] = None
 
     @property
@@ -56,7 +59,7 @@ def _random_batch(cfg: dict, batch: int, seed: int = 0) -> dict:
 
 def bench_training(name: str, cfg: dict, device: torch.device, batch: int, steps: int) -> Figure:
     """One stage's training step (forward, losses, backward, optimizer) in both modes."""
-    result = {}
+    seconds, peak_mb = {}, {}
     for fast in (False, True):
         torch.manual_seed(0)
         model = build_model(cfg)
@@ -74,21 +77,25 @@ def bench_training(name: str, cfg: dict, device: torch.device, batch: int, steps
             scaler.step(optimizer)
             scaler.update()
 
-        result[fast] = timed(step, steps, device)
-    (eager_s, eager_mb), (fast_s, fast_mb) = result[False], result[True]
-    return Figure(f"train {name}", batch / eager_s, batch / fast_s, eager_mb, fast_mb)
+        seconds[fast] = timed(step, steps, device)
+        peak_mb[fast] = peak_memory_mb(step, device, state_tensors(model, optimizer, sample))
+    return Figure(f"train {name}", batch / seconds[False], batch / seconds[True], peak_mb[False], peak_mb[True])
 
 
 def bench_evaluation(cfg: dict, test_root: str, device: torch.device, limit: int) -> Figure:
-    """The evaluator over `limit` samples of each test split: SR, the model's recognizer, PSNR, SSIM."""
+    """The evaluator over `limit` samples of each test split (all with limit 0): SR, the model's recognizer, PSNR,
+    SSIM; the peak memory is that of reading one evaluation batch."""
     data = cfg["data"]
-    splits = load_test_splits(test_root, data["test_splits"], label_filter=data["label_filter"],
-                              max_len=data["max_len"], mask=data["mask"],
-                              hr_size=(data["hr_height"], data["hr_width"]), lr_size=(data["lr_height"], data["lr_width"]))
-    splits = {k: Subset(v, range(min(limit, len(v)))) for k, v in splits.items()}
+    splits = load_test_splits(test_root, data["test_splits"], **{**dataset_options(data), "cache": False})
+    splits = {k: Subset(v, range(min(limit, len(v)) if limit > 0 else len(v))) for k, v in splits.items()}
     count = sum(len(v) for v in splits.values())
+    if count == 0:
+        raise DataError(f"{test_root} holds no test samples in {', '.join(splits)}: nothing to time the evaluator on")
     model = build_model(cfg)
-    seconds = {}
+    # the memory figure reads one evaluation batch: the first non-empty one (a split may be empty or damaged)
+    batches = (collate([s[i] for i in range(min(cfg["eval"]["batch_size"], len(s)))])["lr"] for s in splits.values())
+    lr_batch = next((lr for lr in batches if lr.shape[0] > 0), None)
+    seconds, peak_mb = {}, {}
     for fast in (False, True):
         fast_path.to_device(model.eval(), device, channels_last=fast)
         amp = fast_path.autocast_dtype("auto", device) if fast else None
@@ -102,23 +109,29 @@ def bench_evaluation(cfg: dict, test_root: str, device: torch.device, limit: int
             evaluate([model_row("model", read, reads_own_text=True)], splits, batch_size=cfg["eval"]["batch_size"],
                      num_workers=data["num_workers"], device=device)
 
-        seconds[fast], _ = timed(run, 1, device)
-    return Figure(f"eval ({count} images, ACC+PSNR+SSIM)", count / seconds[False], count / seconds[True])
+        seconds[fast] = timed(run, 1, device)
+        if lr_batch is not None:
+            with torch.no_grad():
+                peak_mb[fast] = peak_memory_mb(lambda: read(lr_batch), device, state_tensors(model, lr_batch))
+    return Figure(f"eval ({count} images, ACC+PSNR+SSIM)", count / seconds[False], count / seconds[True],
+                  peak_mb.get(False), peak_mb.get(True))
 
 
 def bench_loading(cfg: dict, train_root: str, device: torch.device, batch: int, batches: int) -> Figure:
-    """Reading + decoding training batches: the main process alone vs data.num_workers workers with pinned
-    memory (persistent across epochs)."""
+    """Training batches from an LMDB: decoding in the main process (plain) vs the fast path, every pair decoded
+    once into memory (data.cache) and served by data.num_workers persistent workers into pinned memory. The
+    cache's build time is reported beside the figure: it is paid once per run, not per epoch."""
     data = cfg["data"]
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    dataset = build_train_dataset([train_root], label_filter=data["label_filter"], max_len=data["max_len"],
-                                  mask=data["mask"], hr_size=(data["hr_height"], data["hr_width"]),
-                                  lr_size=(data["lr_height"], data["lr_width"]))
-    if len(dataset) < 2 * batch:
-        raise DataError(f"{train_root} holds {len(dataset)} samples: too few to time loading batches of {batch}")
-    rates = {}
-    for fast in (False, True):
+    rates, note = {}, ""
+    for fast in (True, False):  # the cache's build reads every page first: both then time a warm page cache
+        started = time.perf_counter()
+        dataset = build_train_dataset([train_root], **{**dataset_options(data), "cache": fast})
+        if fast:
+            note = f", cache built in {time.perf_counter() - started:.1f} s"
+        if len(dataset) < 2 * batch:
+            raise DataError(f"{train_root} holds {len(dataset)} samples: too few to time loading batches of {batch}")
         workers = data["num_workers"] if fast else 0
         loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate,
                             pin_memory=fast and device.type == "cuda", persistent_workers=fast and workers > 0)
@@ -128,7 +141,7 @@ def bench_loading(cfg: dict, train_root: str, device: torch.device, batch: int, 
         for _ in range(min(batches, len(loader) - 1)):  # within one epoch
             seen += len(next(iterator)["label"])
         rates[fast] = seen / (time.perf_counter() - start)
-    return Figure(f"data loading (batch {batch}, {data['num_workers']} workers)", rates[False], rates[True])
+    return Figure(f"data loading (batch {batch}, {data['num_workers']} workers{note})", rates[False], rates[True])
 
 
 def render(figures: list[Figure], device: torch.device, amp: Optional[torch.dtype]) -> str:

@@ -76,7 +76,7 @@ def measure(model: FullModel, lr_shape: tuple[int, ...], hr_shape: tuple[int, ..
     model.to(device)
     calls = _part_calls(model, torch.rand(batch, *lr_shape, device=device), torch.rand(batch, *hr_shape, device=device))
     for cost in costs:
-        cost.latency_ms = timed(calls[cost.name], repeats, device)[0] * 1e3
+        cost.latency_ms = timed(calls[cost.name], repeats, device) * 1e3
     costs.append(PartCost("total", sum(c.params for c in costs), sum(c.flops for c in costs),
                           sum(c.activations for c in costs), sum(c.latency_ms for c in costs)))
     return costs

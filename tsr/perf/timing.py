@@ -7,17 +7,40 @@ from typing import Callable, Optional
 import torch
 
 
-def timed(call: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, Optional[float]]:
-    """(seconds per call, peak CUDA memory in MB during the timed calls, None on CPU). The warm-up call pays for
-    allocator growth and cuDNN's algorithm search."""
+def timed(call: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """Seconds per call. The warm-up call pays for allocator growth and cuDNN's algorithm search."""
     call()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     for _ in range(repeats):
         call()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return (time.perf_counter() - start) / repeats, peak
+    return (time.perf_counter() - start) / repeats
+
+
+class Throughput:
+    """Images/s of the training steps a run has timed: over all of them, and `steady` over those after the first
+    `warmup` (cuDNN's algorithm search, torch.compile, worker start-up), the figure to compare GPU counts by."""
+
+    def __init__(self, warmup: int = 5):
+        self.warmup, self.steps = warmup, 0
+        self.images = self.seconds = 0.0
+        self.images_steady = self.seconds_steady = 0.0
+
+    def add(self, images: int, seconds: float) -> None:
+        self.steps += 1
+        self.images += images
+        self.seconds += seconds
+        if self.steps > self.warmup:
+            self.images_steady += images
+            self.seconds_steady += seconds
+
+    @property
+    def rate(self) -> float:
+        return self.images / max(self.seconds, 1e-9)
+
+    @property
+    def steady(self) -> Optional[float]:
+        return self.images_steady / self.seconds_steady if self.seconds_steady > 0 else None

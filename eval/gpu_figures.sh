@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Every figure of README's Performance section in one command, for a machine with GPUs (or DEVICE=cpu for a
+# smoke run of the script itself). Run from the repository root with a Python that has tsr's dependencies:
+#   bash eval/gpu_figures.sh                       # all visible GPUs
+#   DEVICE=cpu BATCH=4 STEPS=1 TRAIN=96 TEST=4 SCALING_BATCH=4 SCALING_STEPS=7 DATA=/tmp/gf_data \
+#     OUT_DIR=/tmp/gf_out bash eval/gpu_figures.sh     # a smoke run of the script on CPU (46 s on 2 cores)
+# 1. data of TextZoom's sizes (17,367 training pairs; test 1619/1411/1343 = 4,373), synthesised once
+# 2. tsr bench: the four stages' training step, fast path vs fp32 eager at equal batch (target >= 3x on a GPU);
+#    the whole 4,373-image test with ACC+PSNR+SSIM (target < 5 s); data loading; peak memory
+# 3. tsr profile of the feature-level model (params, FLOPs, activations, latency on the device)
+# 4. eval/bench_scaling.py: the sr stage under torchrun on 1 and all GPUs (target: 4 GPUs >= 3.6x one)
+# Results land in eval/results/gpu/ (bench.md|json, profile.md, scaling.md|json).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${TSR_PY:-python3}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+DEVICE=${DEVICE:-cuda}
+DATA=${DATA:-data/textzoom_size}
+OUT=${OUT_DIR:-eval/results/gpu}
+BATCH=${BATCH:-256}
+STEPS=${STEPS:-10}
+case "$DEVICE" in
+  cuda) GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())") ;;
+  cpu) GPUS=2 ;;                                  # two gloo processes: the scaling harness, not a figure
+  *) echo "DEVICE must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;;
+esac
+mkdir -p "$OUT"
+
+"$PY" -m tsr synth --out "$DATA" --train "${TRAIN:-17367}" --test "${TEST:-1619,1411,1343}" --reuse
+"$PY" -m tsr bench --device "$DEVICE" --batch "$BATCH" --steps "$STEPS" --data "$DATA" --eval-limit 0 --out "$OUT"
+"$PY" -m tsr profile --config configs/joint_feature.yaml --device "$DEVICE" | tee "$OUT/profile.md"
+if [ "$GPUS" -gt 1 ]; then
+  "$PY" eval/bench_scaling.py --config configs/sr.yaml --procs 1 "$GPUS" --per-proc-batch "${SCALING_BATCH:-256}" \
+    --steps "${SCALING_STEPS:-60}" --out "$OUT" train.device="$DEVICE" \
+    "data.train_roots=[$DATA/train]" data.test_root="$DATA/test"
+else
+  echo "one GPU: no scaling figure (eval/bench_scaling.py needs 2 or more)"
+fi
+echo "figures in $OUT"
