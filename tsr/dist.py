@@ -31,16 +31,17 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", 0))
 
 
-def init(device: str = "auto") -> torch.device:
+def init(device: str = "auto", setting: str = "--device") -> torch.device:
     """This process's device, and under torchrun (WORLD_SIZE > 1) the process group: nccl on CUDA, gloo on CPU.
 
-    device: "auto" (cuda:LOCAL_RANK when CUDA is available, else cpu) | "cuda" | "cpu".
+    device: "auto" (cuda:LOCAL_RANK when CUDA is available, else cpu) | "cuda" | "cpu"; `setting` names where it
+    came from in errors (a flag, or train.device).
     """
     if device not in ("auto", "cuda", "cpu"):
-        raise TsrError(f"device must be auto, cuda or cpu, got {device!r}")
+        raise TsrError(f"{setting} must be auto, cuda or cpu, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise TsrError(f"train.device is cuda, but this torch {torch.__version__} sees no CUDA device "
-                       f"(CUDA build: {torch.version.cuda}); use train.device=auto or cpu")
+        raise TsrError(f"{setting} is cuda, but this torch {torch.__version__} sees no CUDA device "
+                       f"(CUDA build: {torch.version.cuda}); use auto or cpu")
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         if local_rank() >= torch.cuda.device_count():
@@ -63,12 +64,12 @@ def shutdown() -> None:
 
 
 @contextmanager
-def session(device: str = "auto") -> Iterator[torch.device]:
+def session(device: str = "auto", setting: str = "--device") -> Iterator[torch.device]:
     """`init` on entry; on a normal exit all ranks meet at a barrier before the process group is destroyed (a rank
     tearing down gloo while another still finishes its last collective can abort at exit: "terminate called
     without an active exception"). After an error there is no barrier: the other ranks may be stuck in a
     collective, and torchrun stops them."""
-    chosen = init(device)
+    chosen = init(device, setting)
     yield chosen
     barrier()
     shutdown()

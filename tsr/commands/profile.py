@@ -12,8 +12,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    import torch
-
+    from tsr import dist
     from tsr.config import load_config
     from tsr.errors import TsrError
     from tsr.models.build import build_model
@@ -21,15 +20,14 @@ def run(args):
 
     if args.batch < 1 or args.repeats < 1:
         raise TsrError(f"--batch and --repeats must be >= 1, got {args.batch} and {args.repeats}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise TsrError("--device cuda, but torch sees no CUDA device")
+    device = dist.init(args.device)
     cfg = load_config(args.config, args.overrides)
     data = cfg["data"]
     channels = 4 if data["mask"] else 3
     costs = measure(build_model(cfg), (channels, data["lr_height"], data["lr_width"]),
                     (channels, data["hr_height"], data["hr_width"]), batch=args.batch,
-                    device=torch.device(args.device), repeats=args.repeats)
+                    device=device, repeats=args.repeats)
     print(f"model of {args.config or 'defaults'}: LR {data['lr_height']}x{data['lr_width']} -> "
           f"HR {data['hr_height']}x{data['hr_width']}, {channels} channels")
-    print(render(costs, args.batch, torch.device(args.device)))
+    print(render(costs, args.batch, device))
     return 0

@@ -4,14 +4,17 @@ HELP = "synthesise a TextZoom-format dataset: OUT/train and OUT/test/{easy,mediu
 
 
 def _counts(text: str):
+    """'300' -> 300, '1619,1411,1343' -> [1619, 1411, 1343]; tsr.data.synth.test_counts decides what is valid."""
     import argparse
+
+    from tsr.data.synth import test_counts
     try:
-        counts = [int(part) for part in text.split(",")]
+        parts = [int(part) for part in text.split(",")]
+        counts = parts[0] if len(parts) == 1 else parts
+        test_counts(counts)
     except ValueError:
-        counts = []
-    if len(counts) not in (1, 3) or min(counts) < 0:
-        raise argparse.ArgumentTypeError(f"expected a count >= 0 or three (easy,medium,hard), got {text!r}")
-    return counts[0] if len(counts) == 1 else counts
+        raise argparse.ArgumentTypeError(f"expected a count >= 0 or three (easy,medium,hard), got {text!r}") from None
+    return counts
 
 
 def add_arguments(parser):

@@ -77,7 +77,7 @@ def run_dir_of(cfg: dict) -> Path:
 def train(cfg: dict, resume: Optional[str] = None) -> dict:
     """Train one stage from `cfg` (resolved); `resume`: a checkpoint (or a run folder holding last.pth) to
     continue strictly. Returns the summary written to RUN/summary.json."""
-    with dist.session(cfg["train"]["device"]) as device:
+    with dist.session(cfg["train"]["device"], setting="train.device") as device:
         return _Run(cfg, device, resume).fit()
 
 
