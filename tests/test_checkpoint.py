@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from tsr.checkpoint import (capture_rng_state, group_keys, load_model_state, merge_checkpoints, read_checkpoint,
-                            restore_rng_state, save_checkpoint, strip_prefixes, write_checkpoint)
+from tsr.checkpoint import (group_keys, load_model_state, merge_checkpoints, read_checkpoint, save_checkpoint,
+                            strip_prefixes, write_checkpoint)
+from tsr.engine.rng import capture_rng_state, restore_rng_state
 from tsr.config import build_config
 from tsr.errors import CheckpointError
 from tsr.models.build import build_model

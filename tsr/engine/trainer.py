@@ -22,13 +22,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from tsr import dist
-from tsr.checkpoint import (capture_rng_state, load_model_state, read_checkpoint, restore_rng_state, save_checkpoint,
-                            unwrap)
+from tsr.checkpoint import load_model_state, read_checkpoint, save_checkpoint, unwrap
 from tsr.config import ConfigError, build_config, save_config
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.data.sampler import ResumableDistributedSampler
 from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
+from tsr.engine.rng import capture_rng_state, restore_rng_state
 from tsr.engine.tasks import StageTasks
 from tsr.engine.validation import Validator
 from tsr.errors import DataError, TsrError

@@ -2,7 +2,7 @@
 
 The upsampler (TextZoom's last block) is `tsr.models.heads.PixelShuffleHead`. Submodule names are TextZoom's
 (`block1` .. `block{blocks+2}`, `tps`, `stn_head`), so every key of this module's state dict equals the key
-of the same tensor in a TextZoom `state_dict_G`; `tsr.models.public_weights` does the rest of the mapping.
+of the same tensor in a TextZoom `state_dict_G`; `tsr.checkpoint.public` does the rest of the mapping.
 """
 from __future__ import annotations
 

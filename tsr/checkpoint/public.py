@@ -1,26 +1,34 @@
-"""The one place where public checkpoint layouts map into tsr's key space.
+"""The one place where public checkpoint layouts map into tsr's layout (keys, and a config carrying the
+architecture inferred from the tensors). Adding a public format: a detector line in `detect_public_format`, a
+converter (object -> tsr checkpoint dict) registered in CONVERTERS.
 
 - TextZoom TSRN (`{"state_dict_G": ...}`): `block1` .. `block{blocks+2}`, `tps.*`, `stn_head.*` are the
   backbone's keys unchanged; the upsampler `block{blocks+3}.{i}.conv.*` becomes the head's `upsample.{i}.conv.*`
   and its last conv `block{blocks+3}.{stages}.*` becomes `conv_out.*`.
 - crnn.pytorch CRNN (a plain state dict `cnn.conv0.*` .. `rnn.1.embedding.*`): kept as it is.
 
-Functions here return part-local keys ("sr", "head", "recognizer"); the wrapper adds the part prefixes.
+The `*_to_part(s)` functions return part-local keys ("sr", "head", "recognizer"); `to_tsr` adds the part
+prefixes and the config.
 A `module.` prefix (DataParallel / DDP saves) is stripped from every key.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import torch
 
+from tsr.config import build_config, load_defaults
+from tsr.data.charset import ALPHABETS
 from tsr.errors import CheckpointError
 from tsr.keys import strip_prefixes
 
 TEXTZOOM_TSRN = "textzoom-tsrn"
 CRNN_PYTORCH = "crnn-pytorch"
 TSR = "tsr"
+FORMAT = TSR      # the "format" value of tsr's own checkpoints
+VERSION = 1       # the tsr checkpoint layout version this code writes and reads
 
 _BLOCK_KEY = re.compile(r"^block(\d+)\.(.+)$")
 _STN_PREFIXES = ("tps.", "stn_head.")
@@ -53,7 +61,7 @@ def infer_textzoom_tsrn_options(state_dict_G: Mapping[str, Any], source: str = "
     indices = _block_indices(sd)
     expected = "a TextZoom TSRN state_dict_G (keys block1.0.weight, block2.conv1.weight, ..., block8.1.weight)"
     if "block1.0.weight" not in sd or len(indices) < 4 or indices != list(range(1, indices[-1] + 1)):
-        raise CheckpointError(f"{source}: expected {expected}; found keys {_preview(sd)}")
+        raise CheckpointError(f"{source}: expected {expected}; found keys {preview_keys(sd)}")
     head = indices[-1]
     blocks = head - 3
     missing = [f"block{i}.conv1.weight" for i in range(2, blocks + 2) if f"block{i}.conv1.weight" not in sd]
@@ -105,7 +113,7 @@ def textzoom_tsrn_to_parts(state_dict_G: Mapping[str, Any], source: str = "check
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointError(f"{source}: keys that are not part of a TextZoom TSRN: {_preview(unknown)}")
+        raise CheckpointError(f"{source}: keys that are not part of a TextZoom TSRN: {preview_keys(unknown)}")
     return {"sr": sr, "head": head}
 
 
@@ -138,8 +146,71 @@ def crnn_pytorch_to_part(state_dict: Mapping[str, Any], source: str = "checkpoin
     if missing:
         raise CheckpointError(f"{source}: expected a crnn.pytorch CRNN state dict with keys "
                               f"{', '.join(_CRNN_REQUIRED)} (cnn.conv0 .. rnn.1.embedding); missing "
-                              f"{', '.join(missing)}; found keys {_preview(sd)}")
+                              f"{', '.join(missing)}; found keys {preview_keys(sd)}")
     return sd
+
+
+def _fill_num_batches_tracked(state: dict) -> dict:
+    """Checkpoints from PyTorch < 0.4 (e.g. crnn.pytorch's published crnn.pth) have BN layers without
+    `num_batches_tracked`; it only matters for BN with momentum=None, so 0 is the honest value to add."""
+    for key in [k for k in state if k.endswith(".running_mean")]:
+        state.setdefault(key[: -len("running_mean")] + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
+    return state
+
+
+def _converted(model: dict, config: dict, source_format: str) -> dict:
+    return {"format": FORMAT, "version": VERSION, "model": model, "step": 0, "metrics": None,
+            "config": build_config(config, source=f"{source_format} conversion"), "converted_from": source_format}
+
+
+def _from_textzoom(obj: Mapping, path: Path) -> dict:
+    options = infer_textzoom_tsrn_options(obj, source=str(path))
+    if options["in_channels"] not in (3, 4) or options["out_channels"] != options["in_channels"]:
+        raise CheckpointError(f"{path}: TextZoom TSRN with {options['in_channels']} input and "
+                              f"{options['out_channels']} output channels; tsr expects 3 -> 3 (RGB) or 4 -> 4 (mask)")
+    parts = textzoom_tsrn_to_parts(obj, source=str(path))
+    model = {f"{part}.net.{key}": value for part in ("sr", "head")
+             for key, value in _fill_num_batches_tracked(dict(parts[part])).items()}
+    defaults = load_defaults()
+    lr_h, lr_w = defaults["data"]["lr_height"], defaults["data"]["lr_width"]
+    config = {"data": {"mask": options["in_channels"] == 4, "hr_height": lr_h * 2 ** options["stages"],
+                       "hr_width": lr_w * 2 ** options["stages"]},
+              "model": {"parts": ["sr", "head"],
+                        "sr": {"blocks": options["blocks"], "channels": options["channels"], "stn": options["stn"]},
+                        "head": {"stages": options["stages"]}}}
+    return _converted(model, config, TEXTZOOM_TSRN)
+
+
+def _from_crnn_pytorch(obj: Mapping, path: Path) -> dict:
+    state = _fill_num_batches_tracked(dict(crnn_pytorch_to_part(obj, source=str(path))))
+    try:
+        num_classes = int(state["rnn.1.embedding.weight"].shape[0])
+        hidden = int(state["rnn.0.rnn.weight_hh_l0"].shape[1])
+        in_channels = int(state["cnn.conv0.weight"].shape[1])
+    except (KeyError, IndexError) as e:
+        raise CheckpointError(f"{path}: crnn.pytorch state dict without the expected tensor {e}") from None
+    by_classes = {len(alphabet) + 1: name for name, alphabet in ALPHABETS.items()}
+    if num_classes not in by_classes:
+        raise CheckpointError(f"{path}: CRNN with {num_classes} classes; tsr's alphabets give "
+                              + ", ".join(f"{n} ({name})" for n, name in sorted(by_classes.items())))
+    if in_channels != 1:
+        raise CheckpointError(f"{path}: CRNN with {in_channels} input channels; tsr's CRNN reads grey images (1)")
+    config = {"data": {"label_filter": by_classes[num_classes]},
+              "model": {"parts": ["recognizer"], "recognizer": {"hidden": hidden}}}
+    return _converted({f"recognizer.net.{k}": v for k, v in state.items()}, config, CRNN_PYTORCH)
+
+
+# public format -> converter (loaded object, path) -> tsr checkpoint dict with "converted_from"
+CONVERTERS: dict[str, Callable[[Mapping, Path], dict]] = {
+    TEXTZOOM_TSRN: _from_textzoom,
+    CRNN_PYTORCH: _from_crnn_pytorch,
+}
+
+
+def to_tsr(obj: Mapping, kind: str, path: Path) -> dict:
+    """A loaded public checkpoint of format `kind` (a CONVERTERS key) -> the tsr layout: keys `<part>.net.*`,
+    a resolved config carrying the inferred architecture, step 0 and `"converted_from": kind`."""
+    return CONVERTERS[kind](obj, path)
 
 
 def detect_public_format(obj: Any) -> str | None:
@@ -159,7 +230,8 @@ def detect_public_format(obj: Any) -> str | None:
     return None
 
 
-def _preview(keys, limit: int = 6) -> str:
+def preview_keys(keys, limit: int = 6) -> str:
+    """A short listing of a key set for error messages."""
     keys = list(keys)
     shown = ", ".join(map(str, keys[:limit]))
     return f"[{shown}{', ...' if len(keys) > limit else ''}] ({len(keys)} keys)" if keys else "none"

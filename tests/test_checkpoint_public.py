@@ -5,8 +5,8 @@ import torch
 
 from tsr.errors import CheckpointError
 from tsr.models.heads import PixelShuffleHead
-from tsr.models.public_weights import (crnn_pytorch_to_part, detect_public_format, infer_textzoom_tsrn_options,
-                                       parts_to_textzoom_tsrn, textzoom_tsrn_to_parts)
+from tsr.checkpoint.public import (crnn_pytorch_to_part, detect_public_format, infer_textzoom_tsrn_options,
+                                  parts_to_textzoom_tsrn, textzoom_tsrn_to_parts)
 from tsr.models.tsrn import TSRNBackbone
 
 
