@@ -175,7 +175,7 @@ def test_reuse_keeps_a_finished_run_and_refuses_another_config_in_its_folder(dat
 
 def test_a_key_added_to_tsr_after_a_run_is_no_change_of_its_config():
     from tsr.config import load_defaults
-    from tsr.engine.trainer import RESUME_MAY_CHANGE, config_changes
+    from tsr.engine.run_folder import RESUME_MAY_CHANGE, config_changes
     cfg = load_defaults()
     saved = {**cfg, "train": {k: v for k, v in cfg["train"].items() if k != "compile"}}   # a run before train.compile
     assert config_changes(saved, cfg, set()) == []

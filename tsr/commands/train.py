@@ -22,7 +22,8 @@ def run(args):
     from tsr import dist
     from tsr.checkpoint import read_checkpoint
     from tsr.config import build_config, load_config
-    from tsr.engine.trainer import previous_run, resolve_resume, run_dir_of, train
+    from tsr.engine.run_folder import previous_run, resolve_resume, run_dir_of
+    from tsr.engine.trainer import train
     from tsr.errors import TsrError
 
     # rank 0 tells the story; the other ranks speak only when something is wrong

@@ -13,7 +13,6 @@ import random
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
@@ -22,13 +21,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from tsr import dist
-from tsr.checkpoint import load_model_state, read_checkpoint, save_checkpoint, unwrap
-from tsr.config import ConfigError, build_config, save_config
+from tsr.checkpoint import unwrap
+from tsr.config import ConfigError
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.data.sampler import ResumableDistributedSampler
 from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
-from tsr.engine.rng import capture_rng_state, restore_rng_state
+from tsr.engine.rng import capture_rng_state
+from tsr.engine.run_folder import LAST, RunFolder
 from tsr.engine.tasks import StageTasks
 from tsr.engine.validation import Validator
 from tsr.errors import DataError, TsrError
@@ -39,15 +39,6 @@ from tsr.perf import fast_path
 from tsr.perf.timing import Throughput
 
 log = logging.getLogger("tsr.train")
-
-LAST, BEST_ACC, BEST_PSNR = "last.pth", "best_acc_model.pth", "best_psnr_model.pth"
-# Settings of how fast a run goes, never of what it computes: a finished run is reused and an interrupted one
-# resumed whatever they are.
-SPEED_ONLY = {"data.num_workers", "data.cache", "eval.batch_size"}
-# What a resumed run may change without breaking exactness: those, how long it runs and what it reports.
-RESUME_MAY_CHANGE = SPEED_ONLY | {"train.steps", "train.val_every", "train.val_limit", "train.save_every",
-                                  "train.log_every", "train.num_images"}
-
 
 class TrainingError(TsrError):
     """The run cannot go on (a non-finite loss, ranks out of step); the message says what and where."""
@@ -70,10 +61,6 @@ class TrainerState:
         return asdict(self)
 
 
-def run_dir_of(cfg: dict) -> Path:
-    return Path(cfg["run"]["out_root"]) / cfg["run"]["name"]
-
-
 def train(cfg: dict, resume: Optional[str] = None) -> dict:
     """Train one stage from `cfg` (resolved); `resume`: a checkpoint (or a run folder holding last.pth) to
     continue strictly. Returns the summary written to RUN/summary.json."""
@@ -81,58 +68,19 @@ def train(cfg: dict, resume: Optional[str] = None) -> dict:
         return _Run(cfg, device, resume).fit()
 
 
-def previous_run(cfg: dict) -> str:
-    """What the run folder of `cfg` holds: "none", "finished" (summary.json written) or "interrupted" (a last.pth,
-    no summary). A folder holding a run made with another config is an error naming the differing keys."""
-    run_dir = run_dir_of(cfg)
-    if not (run_dir / LAST).exists():
-        return "none"
-    differing = config_changes(read_checkpoint(run_dir / LAST, expected_format="tsr")["config"], cfg, SPEED_ONLY)
-    if differing:
-        raise TsrError(f"{run_dir} holds a run made with another config (differs in {', '.join(differing[:5])}); "
-                       "choose another run.name, or continue it with --resume")
-    return "finished" if (run_dir / "summary.json").exists() else "interrupted"
-
-
-def config_changes(saved: dict, cfg: dict, allowed: set[str]) -> list[str]:
-    """Keys (with both values) in which `cfg` differs from a run's saved config, except the `allowed` ones. The
-    saved config gets today's defaults first: a key added to tsr since that run is no change."""
-    try:
-        saved = build_config(saved, source="the run's saved config")
-    except ConfigError:
-        pass                          # a key tsr no longer has: the comparison below names it
-    return [k for k in _differing_keys(saved, cfg) if k.split(" ")[0] not in allowed]
-
-
-def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            keys += _differing_keys(x, y, f"{prefix}{key}.")
-        elif x != y:
-            keys.append(f"{prefix}{key} ({x!r} vs {y!r})")
-    return keys
-
-
-def resolve_resume(resume: str) -> Path:
-    """A checkpoint path, or a run folder -> its last.pth."""
-    path = Path(resume)
-    return path / LAST if path.is_dir() else path
-
-
 class _Run:
     def __init__(self, cfg: dict, device: torch.device, resume: Optional[str]):
         self.cfg, self.device, self.train_cfg = cfg, device, cfg["train"]
-        self.run_dir = run_dir_of(cfg)
+        self.folder = RunFolder(cfg, dist.is_main())
+        self.run_dir = self.folder.path
         self.is_main, self.world = dist.is_main(), dist.world_size()
         self.micro_batch = _micro_batch(self.train_cfg, self.world)
         _seed_everything(cfg["run"]["seed"] + dist.rank())
-        checkpoint = self._check_run_dir(resume)
+        checkpoint = self.folder.open(resume)
 
         self.model = build_model(cfg)
         if checkpoint is None and self.train_cfg["init"]:
-            self._init_from(self.train_cfg["init"])
+            self.folder.init_weights(self.model, self.train_cfg["init"])
         self.tasks = StageTasks(cfg, self.model)
         if self.train_cfg["sync_bn"] and device.type != "cuda":
             raise ConfigError("train.sync_bn=true needs CUDA (torch's SyncBatchNorm runs on GPU modules only); on CPU "
@@ -149,7 +97,8 @@ class _Run:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp is torch.float16)
         self.state = TrainerState(world_size=self.world)
         if checkpoint is not None:
-            self._restore(checkpoint)
+            self.state = TrainerState(**self.folder.restore(checkpoint, self.model, self.optimizer, self.scheduler,
+                                                            self.scaler, self.world, dist.rank()))
         # Every rank must start from the same state; ranks that see different run folders (nodes without a shared
         # filesystem) would otherwise train out of step or wait forever in a collective.
         starts = dist.all_gather_object((self.state.step, self.state.epoch, self.state.consumed))
@@ -157,70 +106,16 @@ class _Run:
             raise TrainingError(f"ranks start from different states (step, epoch, samples used): {starts}; every node "
                                 f"must see the same run folder {self.run_dir} (a shared filesystem)")
         # DDP after loading: it broadcasts rank 0's weights and buffers to all ranks at construction.
-        self.ddp = (DistributedDataParallel(unwrap(self.model), device_ids=[device] if device.type == "cuda" else None)
-                    if self.world > 1 else self.model)
+        # what the training forward runs through: DDP, the plain model, or either compiled
+        self.train_module = (DistributedDataParallel(unwrap(self.model),
+                                                     device_ids=[device] if device.type == "cuda" else None)
+                             if self.world > 1 else self.model)
         if self.train_cfg["compile"]:
             # the training forward only; checkpoints and validation use the plain model (same parameters)
-            self.ddp = torch.compile(self.ddp)
+            self.train_module = torch.compile(self.train_module)
         self._build_data()
         self.validator = Validator(cfg, self.val_splits, device)
         self.monitor = Monitor(self.run_dir, self.is_main, self.train_cfg["steps"], self.state.step)
-
-    # ------------------------------------------------------------------------------------------ set-up
-
-    def _check_run_dir(self, resume: Optional[str]) -> Optional[dict]:
-        """The checkpoint to resume from, or None for a fresh run; a fresh run never overwrites another's."""
-        if resume is not None:
-            path = resolve_resume(resume)
-            checkpoint = read_checkpoint(path, expected_format="tsr")
-            if path.resolve().parent != self.run_dir.resolve():
-                raise TsrError(f"--resume {path} belongs to the run folder {path.parent}, but this config's run folder "
-                               f"(run.out_root/run.name) is {self.run_dir}; resume without --config, or start a new "
-                               f"run from its weights with train.init={path}")
-            differing = config_changes(checkpoint["config"], self.cfg, RESUME_MAY_CHANGE)
-            if differing:
-                raise TsrError(f"--resume {path}: the given config differs from the run's in {', '.join(differing[:5])}; "
-                               f"a resumed run may change only {', '.join(sorted(RESUME_MAY_CHANGE))}")
-            log.info("resuming from %s (step %d)", path, checkpoint["step"])
-            return checkpoint
-        if (self.run_dir / LAST).exists():
-            raise TsrError(f"{self.run_dir} already holds {LAST}: continue it with --resume {self.run_dir}, or "
-                           "choose another run.name (nothing was overwritten)")
-        if self.is_main:
-            save_config(self.cfg, self.run_dir / "config.yaml")
-        return None
-
-    def _init_from(self, path: str) -> None:
-        """Start this stage from an earlier stage's (or a public) checkpoint: one strict=False load, reported."""
-        checkpoint = read_checkpoint(path)
-        report = load_model_state(self.model, checkpoint["model"], strict=False, source=f"train.init {path}")
-        if not report.loaded:
-            raise TsrError(f"train.init {path}: no tensor of it fits this model (parts {list(self.model.keys())}):\n"
-                           f"{report}")
-        if self.is_main:
-            log.info("%s", report)
-
-    def _restore(self, checkpoint: dict) -> None:
-        missing = [k for k in ("optimizer", "scheduler", "trainer") if k not in checkpoint]
-        if missing:
-            raise TsrError(f"cannot resume: the checkpoint has no {missing} (a best_* or converted checkpoint holds "
-                           f"weights only; resume from {LAST}, or start a new run with train.init=PATH)")
-        load_model_state(self.model, checkpoint["model"], strict=True, source="resume")
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.scheduler.load_state_dict(checkpoint["scheduler"])
-        if "scaler" in checkpoint and self.scaler.is_enabled():
-            self.scaler.load_state_dict(checkpoint["scaler"])
-        self.state = TrainerState(**checkpoint["trainer"])
-        if self.state.world_size != self.world:
-            raise TsrError(f"cannot resume exactly: the checkpoint was written by {self.state.world_size} rank(s) and "
-                           f"this run has {self.world}; each rank's position in the epoch is per rank. Resume with "
-                           f"{self.state.world_size} processes, or start a new run from its weights with train.init=PATH")
-        rng = checkpoint.get("rng")
-        if isinstance(rng, list) and len(rng) == self.world:
-            restore_rng_state(rng[dist.rank()])
-        else:
-            log.warning("resume: the checkpoint's RNG states are for %s ranks, this run has %d; RNG re-seeded",
-                        len(rng) if isinstance(rng, list) else "no", self.world)
 
     def _build_data(self) -> None:
         data = self.cfg["data"]
@@ -277,7 +172,7 @@ class _Run:
                 if validate:
                     self._validate()
                 if validate or state.step % train["save_every"] == 0:
-                    self._save(LAST)
+                    self._save_last()
             return self._finish(throughput)
         finally:
             self.monitor.close()
@@ -293,8 +188,8 @@ class _Run:
             # Gradients are all-reduced only at the last micro-batch: no_sync skips DDP's all-reduce for the
             # others, whose gradients just accumulate locally (same result, accum_steps times less traffic).
             sync = micro == accum - 1 or self.world == 1
-            with nullcontext() if sync else self.ddp.no_sync():
-                total, losses = self.tasks.forward_losses(self.ddp, batch, self.device, self.amp, self.channels_last)
+            with nullcontext() if sync else self.train_module.no_sync():
+                total, losses = self.tasks.forward_losses(self.train_module, batch, self.device, self.amp, self.channels_last)
                 self.scaler.scale(total / accum).backward()
             values = torch.stack([total.detach().float()] + [losses[t].detach().float() for t in self.tasks.tasks])
             sums = values if sums is None else sums + values
@@ -348,25 +243,14 @@ class _Run:
         self.monitor.scalars(step, values)
         for split, image in pictures.items():
             self.monitor.picture(f"val/{split}", image, step)
-        for metric, name in (("acc", BEST_ACC), ("psnr", BEST_PSNR)):
-            value, best = score[metric], getattr(state, f"best_{metric}")
-            if value is not None and (best is None or value > best):
-                setattr(state, f"best_{metric}", value)
-                setattr(state, f"best_{metric}_step", step)
-                self._write(name, weights_only=True, metrics={"val": dict(results), f"A-{metric}": value})
-                self.monitor.message(f"new best A-{metric.upper()} {value:.4g} at step {step}: {self.run_dir / name}")
+        for message in self.folder.save_best(state, score, results, self.model):
+            self.monitor.message(message)
 
-    def _save(self, name: str) -> None:
+    def _save_last(self) -> None:
         # every rank's RNG, so that each continues its own stream after a resume (collective: all ranks call)
         rng = dist.all_gather_object(capture_rng_state())
-        if self.is_main:
-            self._write(name, rng=rng)
-
-    def _write(self, name: str, weights_only: bool = False, metrics: Optional[dict] = None, rng=None) -> Path:
-        extra = {} if weights_only else dict(
-            optimizer=self.optimizer, scheduler=self.scheduler, trainer=self.state,
-            scaler=self.scaler if self.scaler.is_enabled() else None, rng=rng)
-        return save_checkpoint(self.run_dir / name, self.model, self.cfg, self.state.step, metrics=metrics, **extra)
+        self.folder.save(LAST, self.model, self.state.step, optimizer=self.optimizer, scheduler=self.scheduler,
+                         trainer=self.state, scaler=self.scaler if self.scaler.is_enabled() else None, rng=rng)
 
     def _finish(self, throughput: Throughput) -> dict:
         dist.broadcast_buffers(unwrap(self.model))

@@ -1,0 +1,158 @@
+"""The run folder's rules (RUN = run.out_root/run.name): what an earlier run left there, whether this config may
+reuse or resume it, where a stage's weights start from (train.init, resume), and which checkpoints are written
+(last.pth with the training state, best_*_model.pth with weights only). Rank 0 writes; every rank reads.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+from torch import nn
+
+from tsr.checkpoint import load_model_state, read_checkpoint, save_checkpoint
+from tsr.config import ConfigError, build_config, save_config
+from tsr.engine.rng import restore_rng_state
+from tsr.errors import TsrError
+
+log = logging.getLogger("tsr.train")
+
+LAST, BEST_ACC, BEST_PSNR = "last.pth", "best_acc_model.pth", "best_psnr_model.pth"
+BEST = {"acc": BEST_ACC, "psnr": BEST_PSNR}     # validation score -> the file its best weights go to
+# Settings of how fast a run goes, never of what it computes: a finished run is reused and an interrupted one
+# resumed whatever they are.
+SPEED_ONLY = {"data.num_workers", "data.cache", "eval.batch_size"}
+# What a resumed run may change without breaking exactness: those, how long it runs and what it reports.
+RESUME_MAY_CHANGE = SPEED_ONLY | {"train.steps", "train.val_every", "train.val_limit", "train.save_every",
+                                  "train.log_every", "train.num_images"}
+
+
+def run_dir_of(cfg: dict) -> Path:
+    return Path(cfg["run"]["out_root"]) / cfg["run"]["name"]
+
+
+def previous_run(cfg: dict) -> str:
+    """What the run folder of `cfg` holds: "none", "finished" (summary.json written) or "interrupted" (a last.pth,
+    no summary). A folder holding a run made with another config is an error naming the differing keys."""
+    run_dir = run_dir_of(cfg)
+    if not (run_dir / LAST).exists():
+        return "none"
+    differing = config_changes(read_checkpoint(run_dir / LAST, expected_format="tsr")["config"], cfg, SPEED_ONLY)
+    if differing:
+        raise TsrError(f"{run_dir} holds a run made with another config (differs in {', '.join(differing[:5])}); "
+                       "choose another run.name, or continue it with --resume")
+    return "finished" if (run_dir / "summary.json").exists() else "interrupted"
+
+
+def config_changes(saved: dict, cfg: dict, allowed: set[str]) -> list[str]:
+    """Keys (with both values) in which `cfg` differs from a run's saved config, except the `allowed` ones. The
+    saved config gets today's defaults first: a key added to tsr since that run is no change."""
+    try:
+        saved = build_config(saved, source="the run's saved config")
+    except ConfigError:
+        pass                          # a key tsr no longer has: the comparison below names it
+    return [k for k in _differing_keys(saved, cfg) if k.split(" ")[0] not in allowed]
+
+
+def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += _differing_keys(x, y, f"{prefix}{key}.")
+        elif x != y:
+            keys.append(f"{prefix}{key} ({x!r} vs {y!r})")
+    return keys
+
+
+def resolve_resume(resume: str) -> Path:
+    """A checkpoint path, or a run folder -> its last.pth."""
+    path = Path(resume)
+    return path / LAST if path.is_dir() else path
+
+
+class RunFolder:
+    """One run's folder, for one rank: opened once (`open`), then the source of the start weights and the sink of
+    every checkpoint the run writes."""
+
+    def __init__(self, cfg: dict, is_main: bool):
+        self.cfg, self.is_main = cfg, is_main
+        self.path = run_dir_of(cfg)
+
+    def open(self, resume: Optional[str]) -> Optional[dict]:
+        """The checkpoint to resume from, or None for a fresh run; a fresh run never overwrites another's."""
+        if resume is not None:
+            path = resolve_resume(resume)
+            checkpoint = read_checkpoint(path, expected_format="tsr")
+            if path.resolve().parent != self.path.resolve():
+                raise TsrError(f"--resume {path} belongs to the run folder {path.parent}, but this config's run folder "
+                               f"(run.out_root/run.name) is {self.path}; resume without --config, or start a new "
+                               f"run from its weights with train.init={path}")
+            differing = config_changes(checkpoint["config"], self.cfg, RESUME_MAY_CHANGE)
+            if differing:
+                raise TsrError(f"--resume {path}: the given config differs from the run's in {', '.join(differing[:5])}; "
+                               f"a resumed run may change only {', '.join(sorted(RESUME_MAY_CHANGE))}")
+            log.info("resuming from %s (step %d)", path, checkpoint["step"])
+            return checkpoint
+        if (self.path / LAST).exists():
+            raise TsrError(f"{self.path} already holds {LAST}: continue it with --resume {self.path}, or "
+                           "choose another run.name (nothing was overwritten)")
+        if self.is_main:
+            save_config(self.cfg, self.path / "config.yaml")
+        return None
+
+    def init_weights(self, model: nn.Module, path: str) -> None:
+        """Start this stage from an earlier stage's (or a public) checkpoint: one strict=False load, reported."""
+        checkpoint = read_checkpoint(path)
+        report = load_model_state(model, checkpoint["model"], strict=False, source=f"train.init {path}")
+        if not report.loaded:
+            raise TsrError(f"train.init {path}: no tensor of it fits this model (parts {list(model.keys())}):\n"
+                           f"{report}")
+        if self.is_main:
+            log.info("%s", report)
+
+    def restore(self, checkpoint: dict, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
+                world: int, rank: int) -> dict:
+        """Load a resume checkpoint strictly into the model, optimizer, scheduler, scaler and this rank's RNG; returns
+        the trainer state dict it holds. Resuming on another number of ranks is an error."""
+        missing = [k for k in ("optimizer", "scheduler", "trainer") if k not in checkpoint]
+        if missing:
+            raise TsrError(f"cannot resume: the checkpoint has no {missing} (a best_* or converted checkpoint holds "
+                           f"weights only; resume from {LAST}, or start a new run with train.init=PATH)")
+        load_model_state(model, checkpoint["model"], strict=True, source="resume")
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if "scaler" in checkpoint and scaler.is_enabled():
+            scaler.load_state_dict(checkpoint["scaler"])
+        trainer = checkpoint["trainer"]
+        if trainer["world_size"] != world:
+            raise TsrError(f"cannot resume exactly: the checkpoint was written by {trainer['world_size']} rank(s) and "
+                           f"this run has {world}; each rank's position in the epoch is per rank. Resume with "
+                           f"{trainer['world_size']} processes, or start a new run from its weights with train.init=PATH")
+        rng = checkpoint.get("rng")
+        if isinstance(rng, list) and len(rng) == world:
+            restore_rng_state(rng[rank])
+        else:
+            log.warning("resume: the checkpoint's RNG states are for %s ranks, this run has %d; RNG re-seeded",
+                        len(rng) if isinstance(rng, list) else "no", world)
+        return trainer
+
+    def save(self, name: str, model: nn.Module, step: int, metrics: Optional[dict] = None,
+             **training_state: Any) -> Optional[Path]:
+        """Write RUN/name on rank 0 (other ranks: nothing, None); training_state as in save_checkpoint."""
+        if not self.is_main:
+            return None
+        return save_checkpoint(self.path / name, model, self.cfg, step, metrics=metrics, **training_state)
+
+    def save_best(self, state: Any, score: dict, results: list, model: nn.Module) -> list[str]:
+        """For each scored metric (acc, psnr) that beats `state`'s best: record it in `state` (best_<m>,
+        best_<m>_step) and write its weights-only checkpoint. Returns one message per new best."""
+        messages = []
+        for metric, name in BEST.items():
+            value, best = score[metric], getattr(state, f"best_{metric}")
+            if value is not None and (best is None or value > best):
+                setattr(state, f"best_{metric}", value)
+                setattr(state, f"best_{metric}_step", state.step)
+                self.save(name, model, state.step, metrics={"val": dict(results), f"A-{metric}": value})
+                messages.append(f"new best A-{metric.upper()} {value:.4g} at step {state.step}: {self.path / name}")
+        return messages
