@@ -7,12 +7,14 @@ import torch
 from PIL import Image
 
 from tsr import api
+from tsr.charset import ALPHABETS, CTCCodec
 from tsr.checkpoint import read_checkpoint, save_checkpoint
 from tsr.cli import main
 from tsr.config import build_config
 from tsr.errors import CheckpointError, TsrError
 from tsr.models.build import build_model
 from tsr.models.crnn import CRNN
+from tsr.models.wrapper import FullModel, Part
 
 SMALL = ["model.sr.blocks=1", "model.sr.channels=16", "model.sr.stn=false", "model.recognizer.hidden=16"]
 
@@ -162,3 +164,16 @@ def test_sr_command_errors(tmp_path, capsys):
     assert "has no SR network (parts: ['recognizer'])" in capsys.readouterr().err
     assert main(["sr", "--ckpt", str(tmp_path / "missing.pth"), "--input", str(broken), "--out", str(tmp_path)]) == 2
     assert "missing.pth does not exist" in capsys.readouterr().err
+
+
+def test_recognize_reads_class_from_logits_and_restores_mode():
+    model = CRNN(37, hidden=16).train()
+    with torch.no_grad():                          # the classifier ignores its input: class 'z' at every step
+        model.rnn[1].embedding.weight.zero_()
+        model.rnn[1].embedding.bias.zero_()
+        model.rnn[1].embedding.bias[CTCCodec(ALPHABETS["lower"]).index["z"]] = 1.0
+    full = FullModel({"recognizer": Part("recognizer", model)})
+    assert api.recognize(full, torch.rand(2, 3, 32, 128), {"data": {"label_filter": "lower"}}) == ["z", "z"]
+    assert model.training
+    with pytest.raises(ValueError, match="codec has 95 classes"):
+        api.recognize(full, torch.rand(1, 3, 32, 128), {"data": {"label_filter": "all"}})

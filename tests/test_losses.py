@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tsr.data.charset import CTCCodec, alphabet_for
+from tsr.charset import CTCCodec, alphabet_for
 from tsr.losses import AverageWeighting, CTCTaskLoss, GradientProfileLoss, SRLoss, UncertaintyWeighting
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from tsr.checkpoint import load_model_state, read_checkpoint, unwrap
 from tsr.config import build_config
-from tsr.data.charset import CTCCodec, alphabet_for
+from tsr.charset import CTCCodec, alphabet_for
 from tsr.errors import TsrError
 from tsr.models.wrapper import FullModel
 
@@ -62,12 +62,12 @@ def _part(model: nn.Module, name: str) -> nn.Module:
 def super_resolve(model: nn.Module, lr: torch.Tensor) -> torch.Tensor:
     """lr [B, C, h, w] in [0,1] (C = 4 with the mask channel) -> SR images [B, C, h*2**stages, w*2**stages]
     (TextZoom: [B, C, 32, 128]), clamped to [0,1]; eval mode, no grad."""
-    sr, head = _part(model, "sr"), _part(model, "head")
+    sr, _ = _part(model, "sr"), _part(model, "head")
     if lr.dim() != 4:
         raise ValueError(f"super_resolve expects lr of shape [B, C, h, w], got {list(lr.shape)}")
-    with _inference(unwrap(model)):
-        lr = lr.to(_device_of(sr))
-        return head(sr(lr), lr).clamp(0, 1)
+    full = unwrap(model)
+    with _inference(full):
+        return full.output_of("head", lr.to(_device_of(sr))).clamp(0, 1)
 
 
 def recognize(model: nn.Module, images: torch.Tensor, config: dict) -> list[str]:
@@ -75,8 +75,11 @@ def recognize(model: nn.Module, images: torch.Tensor, config: dict) -> list[str]
     the alphabet of config's data.label_filter); the recognizer resizes / greys images itself."""
     recognizer = _part(model, "recognizer")
     codec = CTCCodec(alphabet_for(config["data"]["label_filter"]))
+    if codec.num_classes != recognizer.net.num_classes:
+        raise ValueError(f"codec has {codec.num_classes} classes (alphabet {codec.alphabet!r}), "
+                         f"this recognizer {recognizer.net.num_classes}")
     with _inference(unwrap(model)):
-        return list(recognizer.net.recognize(images.to(_device_of(recognizer)), codec))
+        return codec.decode_greedy(recognizer(images.to(_device_of(recognizer))))
 
 
 def reads_features(model: nn.Module) -> bool:

@@ -8,10 +8,10 @@ Layout of a tsr checkpoint (everything loads with `torch.load(weights_only=True)
 Public checkpoints (TextZoom TSRN, crnn.pytorch CRNN) are converted into this layout when read.
 """
 from tsr.checkpoint.io import FORMAT, TRAINING_STATE_KEYS, VERSION, read_checkpoint, save_checkpoint, unwrap, write_checkpoint
-from tsr.checkpoint.merge import PART_ORDER, merge_checkpoints
+from tsr.checkpoint.merge import merge_checkpoints
 from tsr.checkpoint.report import LoadReport, group_keys, load_model_state
 from tsr.keys import strip_key, strip_prefixes
 
-__all__ = ["FORMAT", "VERSION", "TRAINING_STATE_KEYS", "LoadReport", "PART_ORDER", "group_keys", "load_model_state",
+__all__ = ["FORMAT", "VERSION", "TRAINING_STATE_KEYS", "LoadReport", "group_keys", "load_model_state",
            "merge_checkpoints", "read_checkpoint", "save_checkpoint", "strip_key", "strip_prefixes", "unwrap",
            "write_checkpoint"]

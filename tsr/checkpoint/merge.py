@@ -11,17 +11,7 @@ from tsr.config import build_config, get, load_defaults
 from tsr.errors import CheckpointError
 from tsr.keys import strip_prefixes
 from tsr.models.build import build_model
-
-
-# The config keys each part's weights depend on: sources contributing parts that share a key must agree.
-_PART_DEPENDS = {
-    "sr": ("model.sr", "data.mask", "data.lr_height", "data.lr_width"),
-    "head": ("model.head", "model.sr.channels", "data.mask", "data.lr_height", "data.lr_width",
-             "data.hr_height", "data.hr_width"),
-    "recognizer": ("model.recognizer", "data.label_filter"),
-    "adapter": ("model.adapter", "model.sr.channels", "data.lr_height"),
-}
-PART_ORDER = ("sr", "head", "recognizer", "adapter")
+from tsr.models.parts import PART_NAMES, PARTS
 
 
 def merge_checkpoints(sr: Any = None, recognizer: Any = None, adapter: Any = None, head: Any = None,
@@ -47,7 +37,7 @@ def merge_checkpoints(sr: Any = None, recognizer: Any = None, adapter: Any = Non
         read[part] = src if isinstance(src, Mapping) else read_checkpoint(src)
     model: dict[str, Any] = {}
     parts = []
-    for part in PART_ORDER:
+    for part in PART_NAMES:
         if part not in read:
             continue
         tensors = {k: v for k, v in strip_prefixes(read[part]["model"]).items() if k.startswith(f"{part}.")}
@@ -72,12 +62,12 @@ def _merged_config(configs: dict[str, dict], names: dict[str, str], parts: list[
     defaults = load_defaults()
     # a merged checkpoint starts a new stage: no training settings (nor a learned-weighting part) carry over
     merged["train"] = copy.deepcopy(defaults["train"])
-    for part in PART_ORDER:
+    for part in PART_NAMES:
         if part not in parts:                # e.g. no adapter: its section must not name a type
             merged["model"][part] = copy.deepcopy(defaults["model"][part])
     owner: dict[str, str] = {}
     for part in parts:
-        for dotted in _leaf_keys(resolved[part], _PART_DEPENDS[part]):
+        for dotted in _leaf_keys(resolved[part], PARTS[part].config):
             value = get(resolved[part], dotted)
             if dotted in owner:
                 first = owner[dotted]

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from tsr.config import build_config, load_defaults
-from tsr.data.charset import ALPHABETS
+from tsr.charset import ALPHABETS
 from tsr.errors import CheckpointError
 from tsr.keys import strip_prefixes
 

@@ -1,1 +1,1 @@
-"""TextZoom LMDB datasets, the synthetic TextZoom-format generator and the CTC charset."""
+"""TextZoom LMDB datasets and the synthetic TextZoom-format generator (the charset / CTC codec is tsr.charset)."""

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from tsr.data.cache import DecodedPairs
-from tsr.data.charset import alphabet_for, filter_label
+from tsr.charset import alphabet_for, filter_label
 from tsr.data.transforms import load_pair_uint8, to_float
 from tsr.errors import DataError
 

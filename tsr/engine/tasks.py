@@ -15,10 +15,17 @@ import torch
 import torch.nn.functional as F
 
 from tsr.config import ConfigError
-from tsr.data.charset import CTCCodec, alphabet_for
-from tsr.losses import AverageWeighting, CTCTaskLoss, SRLoss
+from tsr.charset import CTCCodec, alphabet_for
+from tsr.losses import CTCTaskLoss, SRLoss, build_weighting
+from tsr.models.parts import upstream
 from tsr.models.wrapper import FullModel
 from tsr.perf import fast_path
+
+
+# task -> (the part whose output its loss reads, the parts it needs). The parts a loss reaches are that part and
+# everything upstream of it in the model (tsr.models.parts.upstream).
+TASKS = {"sr": ("head", ("sr", "head")), "rec": ("recognizer", ("recognizer",)),
+         "align": ("adapter", ("adapter", "recognizer"))}
 
 
 class StageTasks:
@@ -31,11 +38,10 @@ class StageTasks:
         if not self.tasks:
             raise ConfigError("config key 'train.tasks' is empty; name the losses this stage trains (sr, rec, align)")
         parts = set(model.keys())
-        needs = {"sr": ("sr", "head"), "rec": ("recognizer",), "align": ("adapter", "recognizer")}
         for task in self.tasks:
-            if task not in needs:
-                raise ConfigError(f"config key 'train.tasks' has {task!r}; valid tasks: {list(needs)}")
-            absent = [p for p in needs[task] if p not in parts]
+            if task not in TASKS:
+                raise ConfigError(f"config key 'train.tasks' has {task!r}; valid tasks: {list(TASKS)}")
+            absent = [p for p in TASKS[task][1] if p not in parts]
             if absent:
                 raise ConfigError(f"train.tasks has '{task}' but model.parts {list(model.keys())} lacks {absent}")
         _check_reached(model, self.tasks)
@@ -44,13 +50,9 @@ class StageTasks:
         self.sr_loss = SRLoss(*train["sr_loss_weights"]) if "sr" in self.tasks else None
         self.ctc_loss = CTCTaskLoss(CTCCodec(alphabet_for(cfg["data"]["label_filter"]))) if "rec" in self.tasks else None
         self.recognizer = model["recognizer"].net if "align" in self.tasks else None
-        if train["weighting"] == "uncertainty":
-            self.weighting = model["weighting"].net     # learned: a model part (trained, synchronised, saved)
-        else:
-            try:
-                self.weighting = AverageWeighting(self.tasks, train["task_weights"])
-            except ValueError as e:
-                raise ConfigError(f"train.task_weights: {e}") from None
+        # learned weights are a model part (trained, synchronised, saved); fixed ones are built here
+        self.weighting = (model["weighting"].net if "weighting" in model
+                          else build_weighting(train["weighting"], self.tasks, train["task_weights"]))
 
     def inputs(self, batch: dict) -> torch.Tensor:
         return batch[self.input_key]
@@ -90,13 +92,7 @@ def _check_reached(model: FullModel, tasks: tuple[str, ...]) -> None:
     """Which parts' parameters each task's loss reaches: sr -> sr, head; rec -> recognizer and, upstream of it,
     the adapter and sr (feature level) or head and sr (image level); align -> adapter, sr. In feature-level models
     the recognizer's CNN gets no gradient (the adapter replaces its output; align only reads it)."""
-    reached = {"weighting"}
-    if "sr" in tasks:
-        reached |= {"sr", "head"}
-    if "rec" in tasks:
-        reached |= {"recognizer"} | ({"adapter", "sr"} if "adapter" in model else {"head", "sr"})
-    if "align" in tasks:
-        reached |= {"adapter", "sr"}
+    reached = {"weighting"}.union(*(upstream(TASKS[task][0], model.keys()) for task in tasks))
     for part in model.parts():
         if part.trainable_parameters() and part.name not in reached:
             raise ConfigError(f"part '{part.name}' is trainable but no loss of train.tasks {list(tasks)} reaches it; "

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsr.data.charset import CTCCodec
+from tsr.charset import CTCCodec
 
 
 class CTCTaskLoss(nn.Module):

@@ -17,6 +17,8 @@ from typing import Mapping, Optional, Sequence
 import torch
 from torch import nn
 
+from tsr.config import ConfigError
+
 # Which likelihood each task's loss stands for (see the module docstring).
 TASK_KINDS = {"sr": "regression", "rec": "classification", "align": "regression"}
 
@@ -28,10 +30,14 @@ def _check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
     return tuple(tasks)
 
 
-class AverageWeighting:
-    """sum_t w_t * L_t / sum_t w_t; with no weights given every w_t is 1 (the plain mean)."""
+class AverageWeighting(nn.Module):
+    """sum_t w_t * L_t / sum_t w_t; with no weights given every w_t is 1 (the plain mean). No parameters and no
+    buffers: it adds no keys to a model or checkpoint."""
+
+    learned = False
 
     def __init__(self, tasks: Sequence[str], weights: Optional[Mapping[str, float]] = None):
+        super().__init__()
         self.tasks = _check_tasks(tasks)
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(self.tasks))
@@ -41,7 +47,7 @@ class AverageWeighting:
         if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError(f"task weights must be >= 0 with a positive sum, got {self.weights}")
 
-    def __call__(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         total = sum(self.weights[t] * losses[t] for t in self.tasks)
         return total / sum(self.weights.values())
 
@@ -51,6 +57,8 @@ class AverageWeighting:
 
 class UncertaintyWeighting(nn.Module):
     """Learned log-variances `log_vars` [len(tasks)], one per task in `tasks` order (see the module docstring)."""
+
+    learned = True     # a model part: trained, synchronised by DDP, saved (keys weighting.net.*)
 
     def __init__(self, tasks: Sequence[str], init_log_var: float = 0.0):
         super().__init__()
@@ -74,3 +82,26 @@ class UncertaintyWeighting(nn.Module):
 
     def extra_repr(self) -> str:
         return f"tasks={list(self.tasks)}"
+
+
+# train.weighting -> the module that combines the task losses
+WEIGHTINGS: dict[str, type[nn.Module]] = {"avg": AverageWeighting, "uncertainty": UncertaintyWeighting}
+
+
+def is_learned(name: str) -> bool:
+    """Whether weighting `name` has parameters, so that the model carries it as its `weighting` part."""
+    return WEIGHTINGS[name].learned
+
+
+def build_weighting(name: str, tasks: Sequence[str], task_weights: Optional[Mapping[str, float]] = None) -> nn.Module:
+    """train.weighting / train.tasks / train.task_weights -> the module that combines {task: loss} into one scalar;
+    ConfigError naming the key for bad tasks or weights."""
+    if name == "uncertainty":
+        try:
+            return UncertaintyWeighting(tasks)
+        except ValueError as e:
+            raise ConfigError(f"config key 'train.tasks' with train.weighting=uncertainty: {e}") from None
+    try:
+        return WEIGHTINGS[name](tasks, task_weights)
+    except ValueError as e:
+        raise ConfigError(f"train.task_weights: {e}") from None

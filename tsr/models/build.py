@@ -9,15 +9,15 @@ from typing import Callable
 from torch import nn
 
 from tsr.config import ConfigError
-from tsr.data.charset import CTCCodec, alphabet_for
-from tsr.losses.weighting import UncertaintyWeighting
+from tsr.charset import CTCCodec, alphabet_for
+from tsr.losses.weighting import build_weighting, is_learned
 from tsr.models import adapters
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
+from tsr.models.parts import PART_NAMES, PARTS, runs
 from tsr.models.tsrn import TSRNBackbone
 from tsr.models.wrapper import FullModel, Part
 
-PART_NAMES = ("sr", "head", "recognizer", "adapter")
 # Section keys that configure the wrapper (or the registry), not the network's constructor.
 _NOT_KWARGS = ("type", "trainable")
 
@@ -59,7 +59,7 @@ def build_model(cfg: dict) -> FullModel:
 
     Derived from `data`: sr input / head output channels (4 with data.mask, else 3), LR size, the scale check
     of head stages against data.lr_* -> data.hr_*, and the recognizer's classes from data.label_filter.
-    `model.<part>.trainable` sets each part's trainable mode. With `train.weighting: uncertainty` the model also
+    `model.<part>.trainable` sets each part's trainable mode. With a learned train.weighting (uncertainty) the model also
     has a `weighting` part holding one learned log-variance per task of `train.tasks` (it is trained, synchronised
     and saved like any other part).
     """
@@ -92,11 +92,9 @@ def build_model(cfg: dict) -> FullModel:
                                                           seq_len=recognizer.sequence_length,
                                                           out_dim=recognizer.sequence_dim),
                                 trainable=model["adapter"]["trainable"])
-    if cfg["train"]["weighting"] == "uncertainty":
-        try:
-            parts["weighting"] = Part("weighting", UncertaintyWeighting(cfg["train"]["tasks"]))
-        except ValueError as e:
-            raise ConfigError(f"config key 'train.tasks' with train.weighting=uncertainty: {e}") from None
+    train = cfg["train"]
+    if is_learned(train["weighting"]):
+        parts["weighting"] = Part("weighting", build_weighting(train["weighting"], train["tasks"], train["task_weights"]))
     return FullModel(parts)
 
 
@@ -111,12 +109,11 @@ def _checked_parts(model: dict) -> list[str]:
         raise ConfigError(f"config key 'model.parts' is {names!r}; expected a non-empty list of {list(PART_NAMES)}")
     if len(set(names)) != len(names):
         raise ConfigError(f"config key 'model.parts' names a part twice: {names!r}")
-    if "sr" in names and "recognizer" in names and not ({"head", "adapter"} & set(names)):
+    if "recognizer" in names and not runs("recognizer", names):
         raise ConfigError(f"config key 'model.parts' is {names!r}: the recognizer reads either the SR image (add "
                           "'head': image level) or the SR features (add 'adapter': feature level)")
-    needs = {"head": ("sr",), "adapter": ("sr", "recognizer")}
-    for part, required in needs.items():
-        absent = [r for r in required if part in names and r not in names]
+    for part in [p for p in PART_NAMES if p in names]:
+        absent = [r for r in PARTS[part].needs if r not in names]
         if absent:
             raise ConfigError(f"config key 'model.parts' has '{part}' without {absent}: the {part} reads their outputs")
     has_adapter, adapter_type = "adapter" in names, model["adapter"]["type"]

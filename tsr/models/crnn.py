@@ -17,8 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsr.data.charset import CTCCodec
-
 # Output channels of crnn.pytorch's conv0..conv6; its public weights need exactly these.
 CRNN_PYTORCH_CHANNELS = (64, 128, 256, 256, 512, 512, 512)
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as PIL's convert("L") and TextZoom use
@@ -142,16 +140,3 @@ class CRNN(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, C, H, W] in [0,1] -> logits [T=26, B, num_classes] (unnormalised; log_softmax for CTC)."""
         return self.decode_sequence(self.encode(images))
-
-    @torch.no_grad()
-    def recognize(self, images: torch.Tensor, codec: CTCCodec) -> list[str]:
-        """Images [B, C, H, W] -> B strings by greedy CTC decoding; runs in eval mode, restores the mode after."""
-        if codec.num_classes != self.num_classes:
-            raise ValueError(f"codec has {codec.num_classes} classes (alphabet {codec.alphabet!r}), "
-                             f"this CRNN {self.num_classes}")
-        was_training = self.training
-        self.eval()
-        try:
-            return codec.decode_greedy(self(images))
-        finally:
-            self.train(was_training)

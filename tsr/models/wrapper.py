@@ -12,6 +12,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from tsr.models.parts import PARTS, run_order, source_of, upstream
+
 # BatchNorm1d/2d/3d and SyncBatchNorm share this base; they are the layers whose running statistics move in
 # train mode even when their parameters are frozen.
 _BatchNorm = nn.modules.batchnorm._BatchNorm
@@ -117,7 +119,8 @@ class Part(nn.Module):
 
 
 class FullModel(nn.ModuleDict):
-    """The named parts of one model, e.g. {"sr": Part, "head": Part, "recognizer": Part}.
+    """The named parts of one model, e.g. {"sr": Part, "head": Part, "recognizer": Part}; the one place that wires
+    them (by the table in tsr.models.parts).
 
     `forward(inputs)` runs what the parts allow and returns a dict (DDP needs one forward through the wrapped
     model, so the whole task graph goes through here):
@@ -139,20 +142,30 @@ class FullModel(nn.ModuleDict):
 
     def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        if "sr" in self:
-            out["features"] = self["sr"](inputs)
-            if "head" in self:
-                out["sr"] = self["head"](out["features"], inputs)
-        if "recognizer" in self:
-            recognizer = self["recognizer"]
-            if "adapter" in self:
-                out["sequence"] = self["adapter"](out["features"])
-                out["logits"] = recognizer.net.decode_sequence(out["sequence"])
-            elif "sr" in out:
-                out["logits"] = recognizer(out["sr"])
-            elif "sr" not in self:
-                out["logits"] = recognizer(inputs)
+        for name in run_order(self.keys()):
+            out[PARTS[name].output] = self.run_part(name, inputs, out)
         return out
+
+    def run_part(self, name: str, inputs: torch.Tensor, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Part `name` on what it reads inside this model: the output (in `out`, as forward builds it) of the part
+        it reads, else `inputs`. Complexity measurement times each part through here."""
+        source = source_of(name, self.keys())
+        x = inputs if source is None else out[PARTS[source].output]
+        if name == "head":
+            return self["head"](x, inputs)
+        if name == "recognizer" and source == "adapter":
+            return self["recognizer"].net.decode_sequence(x)   # the adapter stands in for the recognizer's CNN
+        return self[name](x)
+
+    def output_of(self, name: str, inputs: torch.Tensor) -> torch.Tensor:
+        """The output of part `name` on `inputs`, running only the parts it reads from (e.g. "head": the SR images
+        of a joint model without running its recognizer)."""
+        needed = upstream(name, self.keys())
+        out: dict[str, torch.Tensor] = {}
+        for part in run_order(self.keys()):
+            if part in needed:
+                out[PARTS[part].output] = self.run_part(part, inputs, out)
+        return out[PARTS[name].output]
 
     def parts(self) -> Iterator[Part]:
         return iter(self.values())

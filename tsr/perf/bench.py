@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from tsr import api
-from tsr.data.charset import alphabet_for
+from tsr.charset import alphabet_for
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.engine.evaluator import evaluate, model_row
 from tsr.engine.optim import build_optimizer

@@ -4,12 +4,14 @@ they run on CPU), activations (elements of every Conv2d / Linear output) and lat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from tsr.models.parts import run_order
 from tsr.models.wrapper import FullModel
 from tsr.perf.timing import timed
 
@@ -24,23 +26,12 @@ class PartCost:
 
 
 def _part_calls(model: FullModel, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
-    """Each part's forward on the input it gets inside the full model (features computed once, outside timing)."""
-    calls: dict[str, Callable[[], torch.Tensor]] = {}
+    """Each part's forward on the input it gets inside the full model (inputs: LR, or HR for a recognizer alone;
+    the other parts' outputs computed once, outside timing), in the order the model runs them."""
+    inputs = lr if "sr" in model else hr
     with torch.no_grad():
-        features = model["sr"](lr) if "sr" in model else None
-        sr = model["head"](features, lr) if "head" in model else None
-    if "sr" in model:
-        calls["sr"] = lambda: model["sr"](lr)
-    if "head" in model:
-        calls["head"] = lambda: model["head"](features, lr)
-    if "adapter" in model:
-        calls["adapter"] = lambda: model["adapter"](features)
-        sequence = model["adapter"](features).detach()
-        calls["recognizer"] = lambda: model["recognizer"].net.decode_sequence(sequence)
-    elif "recognizer" in model:
-        images = sr if sr is not None else hr
-        calls["recognizer"] = lambda: model["recognizer"](images)
-    return calls
+        out = model(inputs)
+    return {name: partial(model.run_part, name, inputs, out) for name in run_order(model.keys())}
 
 
 def _activations(module: nn.Module, call: Callable[[], torch.Tensor]) -> int:
