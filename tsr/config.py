@@ -21,18 +21,10 @@ from tsr.io import atomic_write_text
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
-# Keys whose value must be one of a fixed set (checked after merging).
+# Keys whose value must be one of a fixed set (checked after merging). Model types, trainable modes and loss
+# weightings are asked of their registries (tsr.models.build, tsr.losses.weighting), the only lists of them.
 CHOICES = {
     "data.label_filter": ("lower", "all"),
-    "model.sr.type": ("tsrn",),
-    "model.head.type": ("pixelshuffle",),
-    "model.recognizer.type": ("crnn",),
-    "model.adapter.type": (None, "dense", "mlp", "sidernn", "sidernn+mlp"),
-    "model.sr.trainable": ("all", "none"),
-    "model.head.trainable": ("all", "none"),
-    "model.recognizer.trainable": ("all", "head_only", "sequence", "none"),
-    "model.adapter.trainable": ("all", "none"),
-    "train.weighting": ("avg", "uncertainty"),
     "train.optimizer": ("adam", "adamw"),
     "train.lr_schedule": ("constant", "cosine", "step"),
     "train.amp": ("auto", "off", "bf16", "fp16"),
@@ -181,7 +173,12 @@ def _suggest(dotted: str, schema: dict, prefix: str) -> str:
 
 
 def _check_choices(cfg: dict) -> None:
-    for dotted, allowed in CHOICES.items():
+    # imported here: both modules import this one (ConfigError)
+    from tsr.losses.weighting import WEIGHTINGS
+    from tsr.models.build import model_choices
+
+    choices = {**CHOICES, **model_choices(cfg), "train.weighting": tuple(WEIGHTINGS)}
+    for dotted, allowed in choices.items():
         try:
             value = get(cfg, dotted)
         except KeyError:

@@ -15,6 +15,7 @@ def run(args):
     from tsr import dist
     from tsr.config import load_config
     from tsr.errors import TsrError
+    from tsr.images import image_channels
     from tsr.models.build import build_model
     from tsr.perf.complexity import measure, render
 
@@ -23,7 +24,7 @@ def run(args):
     device = dist.init(args.device)
     cfg = load_config(args.config, args.overrides)
     data = cfg["data"]
-    channels = 4 if data["mask"] else 3
+    channels = image_channels(data["mask"])
     costs = measure(build_model(cfg), (channels, data["lr_height"], data["lr_width"]),
                     (channels, data["hr_height"], data["hr_width"]), batch=args.batch,
                     device=device, repeats=args.repeats)

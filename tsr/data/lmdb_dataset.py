@@ -27,6 +27,7 @@ from tsr.data.cache import DecodedPairs
 from tsr.charset import alphabet_for, filter_label
 from tsr.data.transforms import load_pair_uint8, to_float
 from tsr.errors import DataError
+from tsr.images import image_channels
 
 log = logging.getLogger("tsr.data")
 HR_KEYS = ("image_hr-%09d", "image_HR-%09d")
@@ -95,7 +96,7 @@ class TextZoomLMDB(Dataset):
         self.hr_size, self.lr_size, self.mask = tuple(hr_size), tuple(lr_size), mask
         self.split = split or Path(root).name
         self.labels, self.indices, self.dropped = self._read_labels()
-        channels = 4 if mask else 3
+        channels = image_channels(mask)
         self.cached = DecodedPairs.build(self._read_pixels, len(self), (channels, *self.hr_size),
                                          (channels, *self.lr_size), cache_workers, self.root) if cache else None
 

@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from tsr import dist
+from tsr import dist, inference
 from tsr.config import build_config, load_config, save_config
 from tsr.data.lmdb_dataset import dataset_options, load_test_splits
-from tsr.engine.evaluator import bicubic_row, evaluate, hr_row, model_row
+from tsr.engine.evaluator import evaluate
 from tsr.engine.pictures import SampleKeeper
+from tsr.engine.rows import evaluation_rows
 from tsr.io import atomic_write
 from tsr.errors import TsrError
 from tsr.metrics.tables import render_all, write_tables
@@ -30,9 +31,7 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     fixed CRNN judges all SR models). Without it, a checkpoint that has a recognizer reads its own SR output (a
     feature-level one through its adapter), and the first such recognizer reads the bicubic and HR rows and the
     rows of checkpoints without one."""
-    from tsr import api
-
-    models = [(label, *api.load(path, device=device)) for path, label in ckpts]
+    models = [(label, *inference.load(path, device=device)) for path, label in ckpts]
     cfg = (load_config(config_path, overrides) if config_path or not models
            else build_config(models[0][2], overrides, source=f"config of {ckpts[0][0]}"))
     data = cfg["data"]
@@ -40,12 +39,7 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     # one pass: a decoded cache would only add its build time
     datasets = load_test_splits(data_root, split_names, **{**dataset_options(data), "mask": True, "cache": False})
     recognizer = _pick_recognizer(recognizer_path, models, device)
-    rows = [bicubic_row()]
-    for label, model, model_cfg in models:
-        if "sr" in model:
-            own = recognizer_path is None and "recognizer" in model
-            rows.append(model_row(label, _sr_fn(api, model, model_cfg, own), reads_own_text=own))
-    rows.append(hr_row())
+    rows = evaluation_rows(models, own_text=recognizer_path is None)
     keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0)
     started = time.perf_counter()
     results = evaluate(rows, datasets, recognizer=recognizer,
@@ -68,27 +62,16 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     return results
 
 
-def _sr_fn(api, model, model_cfg, reads_own_text: bool):
-    """lr -> SR images, or with `reads_own_text` lr -> (SR images, the words the model's recognizer reads)."""
-    # test data always carries the mask channel; a model trained without it takes RGB only
-    channels = 4 if model_cfg["data"]["mask"] else 3
-    if reads_own_text:
-        return lambda lr: api.super_resolve_and_read(model, lr[:, :channels], model_cfg)
-    return lambda lr: api.super_resolve(model, lr[:, :channels])
-
-
 def _pick_recognizer(recognizer_path, models, device):
-    from tsr import api
-
     if recognizer_path:
-        model, cfg = api.load(recognizer_path, device=device)
+        model, cfg = inference.load(recognizer_path, device=device)
         if "recognizer" not in model:
             raise TsrError(f"--recognizer {recognizer_path} holds no recognizer (parts: {sorted(model.keys())})")
-        return lambda images: api.recognize(model, images, cfg)
+        return lambda images: inference.recognize(model, images, cfg)
     for label, model, cfg in models:
         if "recognizer" in model:
             log.info("checkpoints with a recognizer read their own output; bicubic, HR and the others are read by "
                      "the recognizer of '%s'", label)
-            return lambda images, model=model, cfg=cfg: api.recognize(model, images, cfg)
+            return lambda images, model=model, cfg=cfg: inference.recognize(model, images, cfg)
     log.warning("no recognizer given or found in the checkpoints: ACC columns will read '-'")
     return None

@@ -7,10 +7,11 @@ from typing import Mapping, Optional
 import torch
 from torch.utils.data import Dataset, Subset
 
-from tsr import api, dist
+from tsr import dist, inference
 from tsr.checkpoint import unwrap
-from tsr.engine.evaluator import bicubic_row, evaluate, hr_row, model_row
+from tsr.engine.evaluator import evaluate
 from tsr.engine.pictures import SampleKeeper
+from tsr.engine.rows import evaluation_rows
 from tsr.metrics.tables import AVERAGE, with_average
 
 MODEL_ROW = "model"
@@ -28,14 +29,14 @@ class Validator:
     def _recognizer(self, model):
         """The model's own recognizer, else the one of eval.recognizer (e.g. a CRNN judging the sr stage)."""
         if "recognizer" in model:
-            return lambda images: api.recognize(model, images, self.cfg)
+            return lambda images: inference.recognize(model, images, self.cfg)
         path = self.cfg["eval"]["recognizer"]
         if path is None:
             return None
         if self._judge is None:
-            self._judge = api.load(path, device=self.device)
+            self._judge = inference.load(path, device=self.device)
         judge, judge_cfg = self._judge
-        return lambda images: api.recognize(judge, images, judge_cfg)
+        return lambda images: inference.recognize(judge, images, judge_cfg)
 
     @staticmethod
     def scored_row(model) -> str:
@@ -47,12 +48,7 @@ class Validator:
         """-> (evaluator rows, {"acc": A-ACC, "psnr": A-PSNR} of the model (HR row's ACC for a recognizer
         alone; None where not measured), {split: picture grid} (rank 0's first samples))."""
         model = unwrap(model)
-        rows = [bicubic_row()]
-        if "sr" in model and "recognizer" in model:      # it reads its own output (feature level: its features)
-            rows.append(model_row(MODEL_ROW, lambda lr: api.super_resolve_and_read(model, lr, self.cfg), True))
-        elif "sr" in model:
-            rows.append(model_row(MODEL_ROW, lambda lr: api.super_resolve(model, lr)))
-        rows.append(hr_row())
+        rows = evaluation_rows([(MODEL_ROW, model, self.cfg)], own_text=True)
         keeper = SampleKeeper(self.num_images if dist.is_main() else 0, titles={MODEL_ROW: "SR"})
         results = evaluate(rows, self.splits, recognizer=self._recognizer(model),
                            batch_size=self.cfg["eval"]["batch_size"], num_workers=self.cfg["data"]["num_workers"],

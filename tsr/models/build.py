@@ -10,6 +10,7 @@ from torch import nn
 
 from tsr.config import ConfigError
 from tsr.charset import CTCCodec, alphabet_for
+from tsr.images import image_channels
 from tsr.losses.weighting import build_weighting, is_learned
 from tsr.models import adapters
 from tsr.models.crnn import CRNN
@@ -37,6 +38,10 @@ class Registry:
     def names(self) -> list[str]:
         return list(self._constructors)
 
+    def trainable_modes(self, name: str) -> tuple[str, ...]:
+        """Modes of `model.<part>.trainable` for type `name` (see Part): all, none and the class's scopes."""
+        return ("all", "none", *getattr(self._constructors.get(name), "TRAINABLE_SCOPES", {}))
+
     def build(self, name: str, **kwargs) -> nn.Module:
         if name not in self._constructors:
             raise ConfigError(f"config key '{self.key}' is {name!r}; valid types: {self.names()}")
@@ -54,6 +59,21 @@ for _kind in adapters.ADAPTER_KINDS:
     ADAPTERS.register(_kind, partial(adapters.build_adapter, _kind))
 
 
+_REGISTRIES = {"sr": SR, "head": HEADS, "recognizer": RECOGNIZERS, "adapter": ADAPTERS}
+
+
+def model_choices(cfg: dict) -> dict[str, tuple]:
+    """The valid values of model.<part>.type (the registries' names; the adapter's may be null) and of
+    model.<part>.trainable for the type `cfg` names; the config check asks this."""
+    choices: dict[str, tuple] = {}
+    for part, registry in _REGISTRIES.items():
+        optional = (None,) if part == "adapter" else ()
+        choices[registry.key] = (*optional, *registry.names())
+        section = cfg.get("model", {}).get(part, {})
+        choices[f"model.{part}.trainable"] = registry.trainable_modes(section.get("type"))
+    return choices
+
+
 def build_model(cfg: dict) -> FullModel:
     """Resolved config -> FullModel with the parts in `model.parts` (in the order sr, head, recognizer, adapter).
 
@@ -65,18 +85,18 @@ def build_model(cfg: dict) -> FullModel:
     """
     data, model = cfg["data"], cfg["model"]
     names = _checked_parts(model)
-    image_channels = 4 if data["mask"] else 3
+    channels = image_channels(data["mask"])
     lr_size = (data["lr_height"], data["lr_width"])
     hr_size = (data["hr_height"], data["hr_width"])
     parts: dict[str, Part] = {}
     if "sr" in names:
         parts["sr"] = Part("sr", SR.build(model["sr"]["type"], **_kwargs(model["sr"]),
-                                          in_channels=image_channels, lr_size=lr_size),
+                                          in_channels=channels, lr_size=lr_size),
                            trainable=model["sr"]["trainable"])
     if "head" in names:
         check_scale(model["head"]["stages"], lr_size, hr_size)
         parts["head"] = Part("head", HEADS.build(model["head"]["type"], **_kwargs(model["head"]),
-                                                 channels=model["sr"]["channels"], out_channels=image_channels),
+                                                 channels=model["sr"]["channels"], out_channels=channels),
                              trainable=model["head"]["trainable"])
     if "recognizer" in names:
         num_classes = CTCCodec(alphabet_for(data["label_filter"])).num_classes

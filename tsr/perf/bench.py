@@ -17,13 +17,14 @@ from typing import Callable, Optional
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from tsr import api
+from tsr import inference
 from tsr.charset import alphabet_for
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.engine.evaluator import evaluate, model_row
 from tsr.engine.optim import build_optimizer
 from tsr.engine.tasks import StageTasks
 from tsr.errors import DataError
+from tsr.images import image_channels
 from tsr.models.build import build_model
 from tsr.perf import fast_path
 from tsr.perf.memory import peak_memory_mb, state_tensors
@@ -48,7 +49,7 @@ class Figure:
 
 def _random_batch(cfg: dict, batch: int, seed: int = 0) -> dict:
     data = cfg["data"]
-    channels = 4 if data["mask"] else 3
+    channels = image_channels(data["mask"])
     rng = random.Random(seed)
     alphabet = alphabet_for(data["label_filter"])
     generator = torch.Generator().manual_seed(seed)
@@ -102,7 +103,7 @@ def bench_evaluation(cfg: dict, test_root: str, device: torch.device, limit: int
 
         def read(lr, fast=fast, amp=amp):
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                images, words = api.super_resolve_and_read(model, fast_path.input_to_device(lr, device, fast), cfg)
+                images, words = inference.super_resolve_and_read(model, fast_path.input_to_device(lr, device, fast), cfg)
             return images.float(), words
 
         def run(read=read):
