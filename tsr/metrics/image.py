@@ -4,7 +4,7 @@ channel passes [:, :3]). Computed in float32 whatever the input dtype, on the in
 SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=1`: an 11x11 Gaussian window (sigma 1.5, truncated at 3.5 sigma), per
 channel, mean over the valid region (the border where the window does not fit is left out), then the mean
-over channels. Verified against scikit-image to 1e-4 in tests/test_metrics_image.py.
+over channels. Verified against scikit-image to 1e-4 in tests/metrics/test_image.py.
 """
 from __future__ import annotations
 

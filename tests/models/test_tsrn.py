@@ -9,7 +9,7 @@ from tsr.models.heads import PixelShuffleHead, check_scale
 from tsr.models.tps_stn import STNHead, TPSSpatialTransformer
 from tsr.models.tsrn import TSRNBackbone
 
-LAYOUTS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "checkpoint-layouts.md"
+LAYOUTS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "checkpoint-layouts.md"
 
 
 def load_reference():

@@ -11,7 +11,7 @@ from tsr.charset import ALPHABETS, CTCCodec
 from tsr.models.crnn import CRNN
 from tsr.models.wrapper import Part
 
-LAYOUTS = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "checkpoint-layouts.md"
+LAYOUTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "checkpoint-layouts.md"
 CODEC = CTCCodec(ALPHABETS["lower"])
 
 
