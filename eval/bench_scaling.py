@@ -6,7 +6,7 @@ steps after the first 5, validation and saving excluded).
     python eval/bench_scaling.py --config configs/sr.yaml --procs 1 4 --per-proc-batch 256 --steps 60
     python eval/bench_scaling.py --config configs/demo/sr.yaml --procs 1 2 --per-proc-batch 16 --steps 12 train.device=cpu
 
-Target of issue 6: 4 GPUs >= 3.6x one GPU (90% efficiency). On a CPU machine the processes share its cores, so
+Target: 4 GPUs >= 3.6x one GPU (90% efficiency). On a CPU machine the processes share its cores, so
 the ratio there only shows that the harness works.
 """
 import argparse

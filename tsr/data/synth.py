@@ -88,6 +88,9 @@ def test_counts(n_test: Union[int, Sequence[int]]) -> dict[str, int]:
     return dict(zip(LEVELS, counts))
 
 
+test_counts.__test__ = False   # a "test_" name in tsr, not a test: pytest must not collect it where imported
+
+
 def synthesize(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int = 0, workers: Optional[int] = None,
                font_dir: Optional[str] = None, overwrite: bool = False) -> dict:
     """Write OUT/train (n_train pairs) and OUT/test/{easy,medium,hard} (n_test pairs each, or the counts of

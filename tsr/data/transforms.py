@@ -52,9 +52,3 @@ def to_tensor(image: Image.Image, size_hw: tuple[int, int], mask: bool) -> torch
 def load_pair_uint8(hr_bytes: bytes, lr_bytes: bytes, hr_size=(32, 128), lr_size=(16, 64), mask=True):
     """Encoded HR and LR images -> (hr, lr) uint8 as to_uint8 makes them."""
     return to_uint8(decode_image(hr_bytes), hr_size, mask), to_uint8(decode_image(lr_bytes), lr_size, mask)
-
-
-def load_pair(hr_bytes: bytes, lr_bytes: bytes, hr_size=(32, 128), lr_size=(16, 64), mask=True):
-    """Encoded HR and LR images -> (hr [C,32,128], lr [C,16,64]); C = 4 with the mask channel."""
-    hr, lr = load_pair_uint8(hr_bytes, lr_bytes, hr_size, lr_size, mask)
-    return to_float(hr), to_float(lr)
