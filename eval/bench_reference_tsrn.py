@@ -16,8 +16,8 @@ import reference_textzoom_tsrn as reference  # noqa: E402
 from tsr.losses import SRLoss  # noqa: E402
 from tsr.models.heads import PixelShuffleHead  # noqa: E402
 from tsr.models.tsrn import TSRNBackbone  # noqa: E402
-from tsr.perf import fast_path  # noqa: E402
-from tsr.perf.timing import timed  # noqa: E402
+from tsr.engine import fast_path  # noqa: E402
+from tsr.engine.timing import timed  # noqa: E402
 
 
 def images_per_s(kind: str, batch: int, steps: int) -> float:

@@ -11,7 +11,7 @@ from tsr.data.synth import synthesize
 from tsr.models.build import build_model
 from tsr.perf import bench
 from tsr.perf.complexity import measure
-from tsr.perf.fast_path import autocast_dtype, input_to_device, to_device
+from tsr.engine.fast_path import autocast_dtype, input_to_device, to_device
 from tsr.perf.memory import peak_memory_mb, state_tensors
 
 TINY = ["model.sr.channels=8", "model.sr.blocks=1", "model.sr.stn=false", "model.recognizer.hidden=8",
@@ -100,7 +100,7 @@ def test_bench_figure_ratio():
 
 
 def test_throughput_leaves_the_warm_up_steps_out_of_the_steady_rate():
-    from tsr.perf.timing import Throughput
+    from tsr.engine.timing import Throughput
     throughput = Throughput(warmup=2)
     for images, seconds in [(32, 4.0), (32, 2.0), (32, 1.0), (32, 1.0)]:   # compile / cuDNN search, then steady
         throughput.add(images, seconds)

@@ -11,7 +11,7 @@ from tsr.engine import trainer as trainer_module
 from tsr.engine.optim import lr_factor
 from tsr.engine.tasks import StageTasks
 from tsr.engine.trainer import TrainingError, train
-from tsr.perf.fast_path import autocast_dtype, cpu_has_fast_bf16
+from tsr.engine.fast_path import autocast_dtype, cpu_has_fast_bf16
 from tsr.errors import DataError, TsrError
 from tsr.models.build import build_model
 from trainer_helpers import stage_config, tiny_overrides

@@ -29,7 +29,8 @@ def run(args):
     from tsr.config import load_config
     from tsr.errors import TsrError
     from tsr.io import atomic_write_text
-    from tsr.perf import bench, fast_path
+    from tsr.engine import fast_path
+    from tsr.perf import bench
 
     if args.batch < 1 or args.steps < 1:
         raise TsrError(f"--batch and --steps must be >= 1, got {args.batch} and {args.steps}")

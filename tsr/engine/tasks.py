@@ -14,12 +14,12 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from tsr.config import ConfigError
 from tsr.charset import CTCCodec, alphabet_for
+from tsr.config import ConfigError
+from tsr.engine import fast_path
 from tsr.losses import CTCTaskLoss, SRLoss, build_weighting
 from tsr.models.parts import upstream
 from tsr.models.wrapper import FullModel
-from tsr.perf import fast_path
 
 
 # task -> (the part whose output its loss reads, the parts it needs). The parts a loss reaches are that part and

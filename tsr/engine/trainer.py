@@ -25,18 +25,18 @@ from tsr.checkpoint import unwrap
 from tsr.config import ConfigError
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.data.sampler import ResumableDistributedSampler
+from tsr.engine import fast_path
 from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
 from tsr.engine.rng import capture_rng_state
 from tsr.engine.run_folder import LAST, RunFolder
 from tsr.engine.tasks import StageTasks
+from tsr.engine.timing import Throughput
 from tsr.engine.validation import Validator
 from tsr.errors import DataError, TsrError
 from tsr.io import atomic_write_text
 from tsr.metrics.tables import render_all
 from tsr.models.build import build_model
-from tsr.perf import fast_path
-from tsr.perf.timing import Throughput
 
 log = logging.getLogger("tsr.train")
 

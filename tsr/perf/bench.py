@@ -1,4 +1,4 @@
-"""`tsr bench`: throughput of the fast path (tsr.perf.fast_path: autocast, channels_last, cuDNN benchmark, fused
+"""`tsr bench`: throughput of the fast path (tsr.engine.fast_path: autocast, channels_last, cuDNN benchmark, fused
 Adam) against plain fp32 eager, measured in the same run so that each speed-up is a ratio.
 
 Figures: training images/s of every stage (random tensors of the TextZoom sizes, so the model alone is timed),
@@ -20,15 +20,15 @@ from torch.utils.data import DataLoader, Subset
 from tsr import inference
 from tsr.charset import alphabet_for
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
+from tsr.engine import fast_path
 from tsr.engine.evaluator import evaluate, model_row
 from tsr.engine.optim import build_optimizer
 from tsr.engine.tasks import StageTasks
+from tsr.engine.timing import timed
 from tsr.errors import DataError
 from tsr.images import image_channels
 from tsr.models.build import build_model
-from tsr.perf import fast_path
 from tsr.perf.memory import peak_memory_mb, state_tensors
-from tsr.perf.timing import timed
 
 
 @dataclass

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from tsr.engine.timing import timed
 from tsr.models.parts import run_order
 from tsr.models.wrapper import FullModel
-from tsr.perf.timing import timed
 
 
 @dataclass
