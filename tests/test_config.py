@@ -67,6 +67,14 @@ def test_choices_are_checked():
     with pytest.raises(ConfigError, match=r"'data\.label_filter' must be one of \['lower', 'all'\], got 'upper'"):
         load_config(None, ["data.label_filter=upper"])
     assert load_config(None, ["model.adapter.type=sidernn+mlp"])["model"]["adapter"]["type"] == "sidernn+mlp"
+    with pytest.raises(ConfigError, match=r"'eval\.protocol' must be one of \['textzoom', 'standard'\], got 'skimage'"):
+        load_config(None, ["eval.protocol=skimage"])
+
+
+def test_default_protocol_is_textzoom_in_the_config_and_the_evaluator():
+    from tsr.metrics.protocol import DEFAULT
+
+    assert load_config()["eval"]["protocol"] == DEFAULT == "textzoom"
 
 
 def test_bad_files_give_clear_errors(tmp_path):

@@ -18,6 +18,7 @@ import yaml
 
 from tsr.errors import TsrError
 from tsr.io import atomic_write_text
+from tsr.metrics.protocol import PROTOCOLS
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
@@ -29,6 +30,7 @@ CHOICES = {
     "train.lr_schedule": ("constant", "cosine", "step"),
     "train.amp": ("auto", "off", "bf16", "fp16"),
     "train.device": ("auto", "cpu", "cuda"),
+    "eval.protocol": PROTOCOLS,
 }
 
 

@@ -67,3 +67,23 @@ def test_written_files_round_trip_without_temp_files(tmp_path):
     assert rows[0]["row"] == "bicubic" and float(rows[0]["A-ACC"]) == 60.0 and float(rows[0]["A-PSNR"]) == 20.8
     assert rows[0]["n-easy"] == "3" and rows[0]["n-A"] == "5"
     assert rows[1]["H-ACC"] == "" and rows[1]["E-PSNR"] == ""
+
+
+def test_tables_and_json_say_which_protocol_made_them(tmp_path):
+    def named(per_split, protocol, batch_size):
+        return {s: {**r, "protocol": protocol, "batch_size": batch_size} for s, r in per_split.items()}
+
+    rows = [(name, named(per_split, "textzoom", 48)) for name, per_split in ROWS]
+    text = render_all(rows, SPLITS)
+    blocks = text.rstrip("\n").split("\n\n")
+    assert blocks[0::2][:3] == ["word accuracy (%)", "PSNR (dB) (textzoom protocol, batches of 48)",
+                                "SSIM (textzoom protocol, batches of 48)"]
+    assert blocks[-1].splitlines()[-1].startswith("PSNR/SSIM: eval.protocol=textzoom (TextZoom's code): per batch "
+                                                  "of 48 in split order, PSNR of the pooled MSE")
+    data = json.loads(write_tables(rows, SPLITS, tmp_path)[2].read_text())
+    assert [(p["name"], p["batch_size"]) for p in data["protocol"]] == [("textzoom", 48)]
+    assert data["rows"][0]["results"]["A"]["protocol"] == "textzoom"
+    standard = render_all([(name, named(per_split, "standard", 48)) for name, per_split in ROWS], SPLITS)
+    assert "PSNR (dB) (standard protocol)\n" in standard and "eval.protocol=standard: per image" in standard
+    assert "protocol" not in render_all(ROWS, SPLITS) and "protocol" not in json.loads(
+        write_tables(ROWS, SPLITS, tmp_path / "plain")[2].read_text())

@@ -139,6 +139,27 @@ def test_decode_hand_made_logits_hello():
     assert CODEC.decode_greedy(logits) == ["hello"]
 
 
+def _string_label_converter_rule(path: list[int], alphabet: str) -> str:
+    """crnn.pytorch's strLabelConverter.decode(raw=False), the one TextZoom reads CRNN with, as its rule says:
+    position i gives alphabet[t[i] - 1] when t[i] != 0 and not (i > 0 and t[i - 1] == t[i])."""
+    return "".join(alphabet[t - 1] for i, t in enumerate(path) if t != 0 and not (i > 0 and path[i - 1] == t))
+
+
+def test_greedy_decoding_collapses_like_crnn_pytorch():
+    hand_made = {"-aa-a-bb--c": "aabc", "aa": "a", "a-a": "aa", "----": "", "z": "z", "-0-9-9": "099"}
+    paths = [[0 if ch == "-" else CODEC.index[ch] for ch in p] for p in hand_made]
+    g = torch.Generator().manual_seed(0)
+    paths += torch.randint(0, 5, (200, 26), generator=g).tolist()   # few classes: many repeats and blanks
+    width = max(len(p) for p in paths)
+    logits = torch.zeros(width, len(paths), CODEC.num_classes)
+    for b, path in enumerate(paths):
+        padded = path + [0] * (width - len(path))                    # trailing blanks add nothing
+        logits[torch.arange(width), b, padded] = 1.0
+    words = CODEC.decode_greedy(logits)
+    assert words[:len(hand_made)] == list(hand_made.values())
+    assert words == [_string_label_converter_rule(p, CODEC.alphabet) for p in paths]
+
+
 def test_head_only_scope_trains_only_the_classifier():
     model = CRNN(37, 256)
     for path in CRNN.TRAINABLE_SCOPES["head_only"]:

@@ -1,8 +1,10 @@
 """The one evaluator: word accuracy, PSNR and SSIM per test split for several rows (bicubic, HR, models).
 
 Used by validation during training, by `tsr eval` and by the demo, so every number tsr prints comes from here.
-Each batch is read once and judged for every row. Under torchrun each rank takes a strided, unpadded share of
-every split and the sums are all-reduced, so counts are exact (no DistributedSampler padding counted twice).
+Each batch is read once and judged for every row, its PSNR/SSIM under both protocols (tsr.metrics.protocol; the
+chosen one fills the tables). Batches are the contiguous batches of `batch_size` a single process forms, in split
+order; under torchrun each rank takes whole batches of them and the sums are all-reduced, so counts are exact (no
+DistributedSampler padding counted twice) and per-batch figures (textzoom) equal the single-process ones.
 """
 from __future__ import annotations
 
@@ -10,13 +12,13 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from tsr import dist
 from tsr.data.lmdb_dataset import collate
 from tsr.metrics.aggregate import SplitSums
-from tsr.metrics.image import psnr, ssim
+from tsr.metrics.protocol import DEFAULT, PROTOCOLS, STANDARD, TEXTZOOM, bicubic_upscale, check, metric_images, \
+    score_batch
 
 # images [B,C,h,w] -> predicted words
 Recognizer = Callable[[torch.Tensor], Sequence[str]]
@@ -29,17 +31,20 @@ class Row:
 
     With `reads_own_text`, `images(lr, hr)` returns (images, words): the row's model reads its text itself (a
     feature-level model: its recognizer reads SR features through the adapter, not the SR image) and the shared
-    recognizer is not asked.
+    recognizer is not asked. With `per_protocol`, `images(lr, hr)` returns {protocol: images}: a baseline made
+    differently under each PSNR/SSIM protocol (bicubic); the evaluation's protocol gives the images read and shown.
     """
 
     name: str
     images: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | tuple[torch.Tensor, Sequence[str]]]
     compare_to_hr: bool = True
     reads_own_text: bool = False
+    per_protocol: bool = False
 
 
 def bicubic_row() -> Row:
-    return Row("bicubic", lambda lr, hr: F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False))
+    return Row("bicubic", lambda lr, hr: {p: bicubic_upscale(lr, hr.shape[-2:], p) for p in PROTOCOLS},
+               per_protocol=True)
 
 
 def hr_row() -> Row:
@@ -54,28 +59,31 @@ def model_row(name: str, super_resolve: Callable[[torch.Tensor], torch.Tensor], 
 @torch.no_grad()
 def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Optional[Recognizer] = None,
              batch_size: int = 64, num_workers: int = 0, device: str | torch.device = "cpu",
-             on_batch: Optional[Callable[[str, dict, dict, dict], None]] = None) -> list[tuple[str, dict]]:
+             on_batch: Optional[Callable[[str, dict, dict, dict], None]] = None,
+             protocol: str = DEFAULT) -> list[tuple[str, dict]]:
     """Evaluate every row on every split.
 
-    Returns [(row name, {split: dict(n, corrupt, acc, ned, psnr, ssim)})] in row order; acc/ned are None without a
-    recognizer, psnr/ssim None for rows not compared with HR. `on_batch(split, batch, images_by_row, words_by_row)`
-    lets a caller keep samples and predictions (e.g. for picture grids) without a second pass.
+    Returns [(row name, {split: SplitSums.result dict})] in row order: n, corrupt, acc, ned, psnr and ssim under
+    `protocol` ('textzoom' | 'standard'; `batch_size` is part of the textzoom one), both protocols' psnr_* and
+    ssim_*, protocol and batch_size; acc/ned are None without a recognizer, image metrics None for rows not
+    compared with HR. `on_batch(split, batch, images_by_row, words_by_row)` lets a caller keep samples and
+    predictions (e.g. for picture grids) without a second pass.
     """
-    device = torch.device(device)
+    device, protocol = torch.device(device), check(protocol)
     sums = {row.name: {split: SplitSums() for split in splits} for row in rows}
     for split, dataset in splits.items():
-        shard = Subset(dataset, list(dist.shard_indices(len(dataset))))
-        loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                            collate_fn=collate, pin_memory=device.type == "cuda")
+        loader = DataLoader(dataset, batch_sampler=dist.shard_batches(len(dataset), batch_size),
+                            num_workers=num_workers, collate_fn=collate, pin_memory=device.type == "cuda")
         for batch in loader:
-            images_by_row, words_by_row = _judge_batch(rows, batch, recognizer, device,
+            images_by_row, words_by_row = _judge_batch(rows, batch, recognizer, device, protocol,
                                                        {r.name: sums[r.name][split] for r in rows})
             if on_batch is not None and images_by_row:
                 on_batch(split, batch, images_by_row, words_by_row)
-    return [(row.name, {split: _reduced(sums[row.name][split]).result() for split in splits}) for row in rows]
+    return [(row.name, {split: _reduced(sums[row.name][split]).result(protocol, batch_size) for split in splits})
+            for row in rows]
 
 
-def _judge_batch(rows, batch, recognizer, device, sums_by_row) -> dict:
+def _judge_batch(rows, batch, recognizer, device, protocol, sums_by_row) -> dict:
     lr, hr = batch["lr"].to(device, non_blocking=True), batch["hr"].to(device, non_blocking=True)
     images_by_row, words_by_row = {}, {}
     for row in rows:
@@ -85,18 +93,18 @@ def _judge_batch(rows, batch, recognizer, device, sums_by_row) -> dict:
             continue
         made = row.images(lr, hr)
         images, words = made if row.reads_own_text else (made, None)
-        images = images.float().clamp(0, 1)
+        # what each protocol measures; the evaluation's protocol also gives what the recognizer reads (TextZoom
+        # feeds its unclamped images to the recognizer too)
+        by_protocol = {p: metric_images(images[p] if row.per_protocol else images, p) for p in PROTOCOLS}
+        images = by_protocol[protocol]
         if words is None and recognizer is not None:
             words = recognizer(images)
         images_by_row[row.name] = images
         words_by_row[row.name] = list(words) if words is not None else None
-        compare = row.compare_to_hr
-        sums.add_batch(
-            preds=words_by_row[row.name],
-            targets=batch["label"],
-            psnr=psnr(images[:, :3], hr[:, :3]) if compare else None,
-            ssim=ssim(images[:, :3], hr[:, :3]) if compare else None,
-            count=lr.shape[0])
+        scores = {}
+        if row.compare_to_hr:
+            scores = score_batch(by_protocol[STANDARD][:, :3], by_protocol[TEXTZOOM][:, :3], hr[:, :3].float())
+        sums.add_batch(preds=words_by_row[row.name], targets=batch["label"], count=lr.shape[0], **scores)
     return images_by_row, words_by_row
 
 

@@ -45,7 +45,7 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     results = evaluate(rows, datasets, recognizer=recognizer,
                        batch_size=batch_size or cfg["eval"]["batch_size"],
                        num_workers=data["num_workers"] if num_workers is None else num_workers, device=device,
-                       on_batch=keeper)
+                       on_batch=keeper, protocol=cfg["eval"]["protocol"])
     seconds = time.perf_counter() - started
     if dist.is_main():
         print(render_all(results, split_names))

@@ -20,8 +20,9 @@ log = logging.getLogger("tsr.train")
 LAST, BEST_ACC, BEST_PSNR = "last.pth", "best_acc_model.pth", "best_psnr_model.pth"
 BEST = {"acc": BEST_ACC, "psnr": BEST_PSNR}     # validation score -> the file its best weights go to
 # Settings of how fast a run goes, never of what it computes: a finished run is reused and an interrupted one
-# resumed whatever they are.
-SPEED_ONLY = {"data.num_workers", "data.cache", "eval.batch_size"}
+# resumed whatever they are. (eval.batch_size is not one: the textzoom protocol's PSNR/SSIM depend on it, and
+# so does the best_psnr choice.)
+SPEED_ONLY = {"data.num_workers", "data.cache"}
 # What a resumed run may change without breaking exactness: those, how long it runs and what it reports.
 RESUME_MAY_CHANGE = SPEED_ONLY | {"train.steps", "train.val_every", "train.val_limit", "train.save_every",
                                   "train.log_every", "train.num_images"}

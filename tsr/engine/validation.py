@@ -52,7 +52,7 @@ class Validator:
         keeper = SampleKeeper(self.num_images if dist.is_main() else 0, titles={MODEL_ROW: "SR"})
         results = evaluate(rows, self.splits, recognizer=self._recognizer(model),
                            batch_size=self.cfg["eval"]["batch_size"], num_workers=self.cfg["data"]["num_workers"],
-                           device=self.device, on_batch=keeper)
+                           device=self.device, on_batch=keeper, protocol=self.cfg["eval"]["protocol"])
         scored = dict(results)[self.scored_row(model)]
         average = with_average(MODEL_ROW, scored, list(self.splits))[AVERAGE]
         return results, {"acc": average["acc"], "psnr": average["psnr"]}, keeper.grids()

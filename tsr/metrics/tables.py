@@ -2,7 +2,9 @@
 metric, where A is the sample-weighted average over splits. Markdown for the terminal and README, plus .csv and
 .json files with the full numbers.
 
-Input is the evaluator's plain structure: rows = [(row name, {split: dict(n, corrupt, acc, ned, psnr, ssim)})].
+Input is the evaluator's plain structure: rows = [(row name, {split: dict(n, corrupt, acc, ned, psnr, ssim, ...)})].
+Results that name their PSNR/SSIM protocol (the evaluator's do) get it in the PSNR and SSIM titles, a line saying
+how those figures were made, and a "protocol" entry in the .json.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tsr.io import atomic_write_text
+from tsr.metrics import protocol as protocols
 from tsr.metrics.aggregate import average_splits
 
 Rows = Sequence[tuple[str, dict]]  # [(row name, {split: result dict})]
@@ -84,17 +87,36 @@ def _counts_lines(rows: Rows, splits: Sequence[str]) -> list[str]:
             for name, n, corrupt in counts]
 
 
+def protocols_of(rows: Rows) -> list[tuple[str, int]]:
+    """The distinct (PSNR/SSIM protocol, evaluation batch size) the rows' results name, in order of appearance;
+    [] for results that name none."""
+    found = []
+    for _, per_split in rows:
+        for result in per_split.values():
+            if result.get("protocol") is not None and (result["protocol"], result["batch_size"]) not in found:
+                found.append((result["protocol"], result["batch_size"]))
+    return found
+
+
 def render_all(rows: Rows, splits: Sequence[str]) -> str:
-    """The ACC, PSNR and SSIM tables, each under a one-line title, then the sample (and corrupt) counts."""
-    parts = [f"{TITLES[m]}\n\n{render_markdown(rows, m, splits)}" for m in TABLE_METRICS]
+    """The ACC, PSNR and SSIM tables, each under a one-line title (PSNR and SSIM with their protocol), then the
+    sample (and corrupt) counts and how PSNR/SSIM were made."""
+    used = protocols_of(rows)
+    suffix = f" ({'; '.join(protocols.title(*p) for p in used)})" if used else ""
+    parts = [f"{TITLES[m]}{suffix if m != 'ACC' else ''}\n\n{render_markdown(rows, m, splits)}"
+             for m in TABLE_METRICS]
     if rows:
-        parts.append("\n".join(_counts_lines(rows, splits)))
+        parts.append("\n".join(_counts_lines(rows, splits) + [protocols.describe(*p) for p in used]))
     return "\n\n".join(parts) + "\n"
 
 
 def to_json(rows: Rows, splits: Sequence[str]) -> dict:
-    """{'splits': [...], 'rows': [{'name', 'results': {split | 'A': result dict}}]} with the full numbers."""
-    return {"splits": list(splits),
+    """{'splits': [...], 'protocol': [{'name', 'batch_size', 'description'}] (when the results name one),
+    'rows': [{'name', 'results': {split | 'A': result dict}}]} with the full numbers (the evaluator's result
+    dicts hold both protocols' psnr_* / ssim_*)."""
+    used = [{"name": name, "batch_size": batch_size, "description": protocols.describe(name, batch_size)}
+            for name, batch_size in protocols_of(rows)]
+    return {"splits": list(splits), **({"protocol": used} if used else {}),
             "rows": [{"name": name, "results": with_average(name, r, splits)} for name, r in rows]}
 
 
