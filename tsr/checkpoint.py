@@ -23,6 +23,7 @@ from torch import nn
 from tsr.errors import CheckpointError
 from tsr.io import atomic_write
 from tsr.keys import strip_key, strip_prefixes  # noqa: F401  (re-exported: part of the checkpoint API)
+from tsr.models import public_recognizers as pr
 from tsr.models import public_weights as pw
 
 FORMAT = "tsr"
@@ -148,10 +149,10 @@ def read_checkpoint(path: str | os.PathLike, expected_format: Optional[str] = No
     """
     path = Path(path)
     obj = _torch_load(path)
-    kind = pw.detect_public_format(obj)
+    kind = pw.detect_public_format(obj) or pr.detect(obj)
     if expected_format is not None and kind != expected_format:
         found = f"a {kind} checkpoint" if kind else f"not a checkpoint layout tsr knows ({_describe(obj)})"
-        hint = f"; use --from {kind}" if kind in (pw.TEXTZOOM_TSRN, pw.CRNN_PYTORCH) else ""
+        hint = f"; use --from {kind}" if kind in (pw.TEXTZOOM_TSRN, pw.CRNN_PYTORCH, *pr.FORMATS) else ""
         raise CheckpointError(f"{path}: expected a {expected_format} checkpoint, but it is {found}{hint}")
     if kind == pw.TSR:
         return _checked_tsr(obj, path)
@@ -159,8 +160,11 @@ def read_checkpoint(path: str | os.PathLike, expected_format: Optional[str] = No
         return _from_textzoom(obj, path)
     if kind == pw.CRNN_PYTORCH:
         return _from_crnn_pytorch(obj, path)
+    if kind in pr.FORMATS:
+        return _converted(*pr.to_tsr(obj, kind, str(path)), kind)
     raise CheckpointError(f"{path}: not a checkpoint layout tsr knows ({_describe(obj)}); expected a tsr checkpoint "
-                          f"(format: tsr), a TextZoom TSRN checkpoint (state_dict_G) or a crnn.pytorch CRNN state dict")
+                          f"(format: tsr), a TextZoom TSRN checkpoint (state_dict_G), a crnn.pytorch CRNN state dict, "
+                          f"aster.pytorch's demo.pth.tar or MORAN_v2's moran.pth")
 
 
 def _torch_load(path: Path) -> Any:
