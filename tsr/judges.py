@@ -67,7 +67,7 @@ def load_judge(spec: str, device: str | torch.device = "cpu") -> Judge:
         raise TsrError(f"recognizer '{spec}': {path} holds no recognizer (parts: {sorted(model.keys())})")
     found = cfg["model"]["recognizer"]["type"]
     if kind is not None and found != kind:
-        raise TsrError(f"recognizer '{spec}': {path} holds a {LABELS[found]} recognizer, not {LABELS[kind]}; "
+        raise TsrError(f"recognizer '{spec}': {path} holds a recognizer of type {LABELS[found]}, not {LABELS[kind]}; "
                        f"use {found}:{path}")
     model.requires_grad_(False)
     return Judge(LABELS[found], found, spec, reader_for(model, cfg), (cfg["data"]["hr_height"], cfg["data"]["hr_width"]))
