@@ -13,21 +13,22 @@ from tsr.data.lmdb_dataset import dataset_options, load_test_splits
 from tsr.engine.evaluator import bicubic_row, evaluate, hr_row, model_row
 from tsr.engine.pictures import SampleKeeper
 from tsr.io import atomic_write
-from tsr.errors import TsrError
-from tsr.metrics.tables import render_all, write_tables
+from tsr.judges import load_judges
+from tsr.metrics.paper_tables import render_all, write_tables
 
 log = logging.getLogger("tsr.eval")
 
 
-def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_path: Optional[str] = None,
+def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers: Sequence[str] = (),
              config_path: Optional[str] = None, overrides: Sequence[str] = (), splits: Optional[Sequence[str]] = None,
              out_dir: Optional[str] = "eval/results", batch_size: Optional[int] = None,
              num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8):
     """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* and
     pictures_<split>.png (LR | bicubic | each checkpoint | HR for the first `num_images` samples) to out_dir.
 
-    Who reads the text: with `recognizer_path`, that recognizer reads every row's images (TextZoom's protocol: one
-    fixed CRNN judges all SR models). Without it, a checkpoint that has a recognizer reads its own SR output (a
+    Who reads the text: with `recognizers` (judges, KIND:PATH or PATH, see tsr.judges), each of them reads every
+    row's images (TextZoom's protocol: fixed CRNN / ASTER / MORAN judge all SR models); one ACC table per judge and
+    the combined table papers print. Without them, a checkpoint that has a recognizer reads its own SR output (a
     feature-level one through its adapter), and the first such recognizer reads the bicubic and HR rows and the
     rows of checkpoints without one."""
     from tsr import api
@@ -39,16 +40,17 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     split_names = list(splits or data["test_splits"])
     # one pass: a decoded cache would only add its build time
     datasets = load_test_splits(data_root, split_names, **{**dataset_options(data), "mask": True, "cache": False})
-    recognizer = _pick_recognizer(recognizer_path, models, device)
+    judges = {j.name: j.read for j in load_judges(recognizers, device)} if recognizers else None
+    recognizer = None if judges else _pick_recognizer(models)
     rows = [bicubic_row()]
     for label, model, model_cfg in models:
         if "sr" in model:
-            own = recognizer_path is None and "recognizer" in model
+            own = not judges and "recognizer" in model
             rows.append(model_row(label, _sr_fn(api, model, model_cfg, own), reads_own_text=own))
     rows.append(hr_row())
     keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0)
     started = time.perf_counter()
-    results = evaluate(rows, datasets, recognizer=recognizer,
+    results = evaluate(rows, datasets, recognizer=recognizer, judges=judges,
                        batch_size=batch_size or cfg["eval"]["batch_size"],
                        num_workers=data["num_workers"] if num_workers is None else num_workers, device=device,
                        on_batch=keeper)
@@ -77,14 +79,9 @@ def _sr_fn(api, model, model_cfg, reads_own_text: bool):
     return lambda lr: api.super_resolve(model, lr[:, :channels])
 
 
-def _pick_recognizer(recognizer_path, models, device):
+def _pick_recognizer(models):
     from tsr import api
 
-    if recognizer_path:
-        model, cfg = api.load(recognizer_path, device=device)
-        if "recognizer" not in model:
-            raise TsrError(f"--recognizer {recognizer_path} holds no recognizer (parts: {sorted(model.keys())})")
-        return lambda images: api.recognize(model, images, cfg)
     for label, model, cfg in models:
         if "recognizer" in model:
             log.info("checkpoints with a recognizer read their own output; bicubic, HR and the others are read by "
