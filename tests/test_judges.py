@@ -73,3 +73,48 @@ def test_read_command(files, tmp_path, capsys):
     assert rows[3][1] == judge.read(tensor[None])[0]
     assert main(["read", "--recognizer", f"crnn:{files['aster']}", "--input", str(folder), "--out", str(out)]) == 2
     assert "holds a recognizer of type ASTER, not CRNN" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_test_root(tmp_path_factory):
+    from tsr.data.synth import synthesize
+
+    out = tmp_path_factory.mktemp("judgesynth")
+    synthesize(out, n_train=0, n_test=2, seed=3, workers=1)
+    return out / "test"
+
+
+def test_eval_with_three_judges(files, tiny_test_root, tmp_path, capsys):
+    out = tmp_path / "eval"
+    args = ["eval", "--data", str(tiny_test_root), "--out", str(out), "--workers", "0"]
+    for kind in ("crnn", "aster", "moran"):
+        args += ["--recognizer", f"{kind}:{files[kind]}"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    for name in ("CRNN", "ASTER", "MORAN"):
+        assert f"word accuracy (%), read by {name}" in printed
+    assert "| method  | CRNN E |" in printed and printed.count("PSNR (dB)") == 1
+    assert (out / "results.tex").read_text().count(r"\multicolumn{4}{c}") == 5   # 3 judges + PSNR + SSIM
+    assert {p.name for p in out.glob("pictures_*.png")} == {"pictures_easy.png", "pictures_medium.png",
+                                                              "pictures_hard.png"}
+
+
+def test_validation_reads_with_eval_recognizer_kind_path(files):
+    from tsr.config import load_config
+    from tsr.engine.validation import Validator
+    from tsr.models.build import build_model
+
+    cfg = load_config(overrides=["model.parts=[sr,head]", f"eval.recognizer=moran:{files['moran']}"])
+    validator = Validator(cfg, {}, torch.device("cpu"))
+    read = validator._recognizer(build_model(cfg))
+    assert validator._judge.name == "MORAN" and len(read(torch.rand(2, 4, 32, 128))) == 2
+
+
+def test_picture_grid_shows_each_judges_reading():
+    from tsr.engine.pictures import picture_grid
+
+    images = torch.rand(2, 3, 32, 128)
+    one = picture_grid([("HR", images)], ["ab", "cd"], {"HR": ["ab", "x"]})
+    three = picture_grid([("HR", images)], ["ab", "cd"], {"HR": {"CRNN": ["ab", "x"], "ASTER": ["ab", "cd"],
+                                                                   "MORAN": ["", "cd"]}})
+    assert three.size[0] == one.size[0] and three.size[1] == one.size[1] + 2 * 2 * 14   # 2 more text lines a row
