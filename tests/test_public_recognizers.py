@@ -77,3 +77,10 @@ def test_a_damaged_layout_is_a_one_line_error(tmp_path, damage, message):
         read_checkpoint(path)
     assert message in str(error.value) and "\n" not in str(error.value)
     assert "not the layout of ASTER's demo.pth.tar" in str(error.value)
+
+
+def test_to_part_names_what_it_found():
+    with pytest.raises(CheckpointError, match="expected MORAN's moran.pth .MORAN_v2., but it holds ASTER's keys; use aster:PATH"):
+        pr.to_part(aster_state(), "moran")
+    with pytest.raises(CheckpointError, match="but it holds none of its keys"):
+        pr.to_part({"x": torch.zeros(1)}, "aster")

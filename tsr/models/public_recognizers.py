@@ -64,9 +64,9 @@ def to_part(obj: Any, kind: str, source: str = "checkpoint") -> dict[str, torch.
     state = _state_dict(obj)
     found = detect(obj)
     if state is None or found != kind:
-        what = f"a {found.upper()} checkpoint" if found else "not one"
-        raise CheckpointError(f"{source}: expected {kind.upper()}'s {PUBLIC_FILES[kind]}, but it is {what}"
-                              + (f"; use {found}:PATH or --from {found}" if found else ""))
+        what = (f"it holds {found.upper()}'s keys; use {found}:PATH or --from {found}" if found
+                 else f"it holds none of its keys ({', '.join(_SIGNATURE[kind])})")
+        raise CheckpointError(f"{source}: expected {kind.upper()}'s {PUBLIC_FILES[kind]}, but {what}")
     expected = {k: tuple(v.shape) for k, v in new_model(kind).state_dict().items()}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
