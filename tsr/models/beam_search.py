@@ -61,7 +61,7 @@ def beam_search(step: Step, memory: Sequence[torch.Tensor], state: torch.Tensor,
         predecessor = candidates // c                                # integer division: see the module docstring
         rows = (predecessor + torch.arange(active, device=device).mul(k).unsqueeze(1)).view(-1)
         state = state.index_select(0, rows)
-        history = history.gather(1, predecessor.unsqueeze(2).expand(-1, -1, max_len)).clone()
+        history = history.gather(1, predecessor.unsqueeze(2).expand(-1, -1, max_len))
         history[:, :, t] = emitted
         ended = emitted == eos
         if bool(ended.any()):
