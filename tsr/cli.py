@@ -19,6 +19,7 @@ COMMANDS = {
     "merge": "merge",
     "convert": "convert",
     "sr": "sr",
+    "read": "read",
     "profile": "profile",
     "bench": "bench",
 }

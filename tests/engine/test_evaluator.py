@@ -169,3 +169,22 @@ def test_a_row_that_reads_its_own_text_is_not_judged_by_the_shared_recognizer(te
     assert sum(judged) == 3 * 7                      # only the HR row went to the shared recognizer
     assert seen["easy"]["feature-level"] == ["own"] * 4 and seen["easy"]["HR"] == ["zz"] * 4
     assert results["feature-level"]["easy"]["n"] == 7 and results["feature-level"]["easy"]["psnr"] == 100.0
+
+
+def test_several_judges_read_every_row_and_image_metrics_stay_once(test_root):
+    splits = load_test_splits(test_root)
+    seen = {}
+    judges = {"A": lambda im: ["zz"] * len(im), "B": first_letter_recognizer}
+    results = dict(evaluate([bicubic_row(), hr_row()], splits, judges=judges, batch_size=4,
+                            on_batch=lambda split, batch, images, words: seen.setdefault(split, words)))
+    single = dict(evaluate([bicubic_row(), hr_row()], splits, recognizer=first_letter_recognizer, batch_size=4))
+    for row in ("bicubic", "HR"):
+        for split in splits:
+            r = results[row][split]
+            assert r["judges"]["A"]["acc"] == 0.0 and r["acc"] == 0.0          # first judge's ACC at the top
+            assert r["judges"]["B"]["acc"] == single[row][split]["acc"]       # the same as judged alone
+            same = ("n", "psnr", "ssim", "psnr_textzoom", "ssim_standard", "batches", "protocol")
+            assert [r[k] for k in same] == [single[row][split][k] for k in same]
+    assert seen["easy"]["HR"]["A"] == ["zz"] * 4 and len(seen["easy"]["bicubic"]["B"]) == 4
+    with pytest.raises(ValueError, match="either one recognizer or a mapping of judges"):
+        evaluate([hr_row()], splits, recognizer=first_letter_recognizer, judges=judges)

@@ -5,7 +5,7 @@ Layout of a tsr checkpoint (everything loads with `torch.load(weights_only=True)
     {"format": "tsr", "version": 1, "model": {<part>.net.<key>: CPU tensor}, "config": resolved config tree,
      "step": int, "metrics": dict | None, [optimizer, scheduler, scaler, trainer, rng]: state dicts}
 (learned loss weights are model tensors: the `weighting` part, keys weighting.net.*)
-Public checkpoints (TextZoom TSRN, crnn.pytorch CRNN) are converted into this layout when read.
+Public checkpoints (TextZoom TSRN, crnn.pytorch CRNN, ASTER, MORAN) are converted into this layout when read.
 """
 from tsr.checkpoint.io import FORMAT, TRAINING_STATE_KEYS, VERSION, read_checkpoint, save_checkpoint, unwrap, write_checkpoint
 from tsr.checkpoint.merge import merge_checkpoints

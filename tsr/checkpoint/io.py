@@ -108,9 +108,9 @@ def _check_plain(obj: Any, where: str) -> None:
 def read_checkpoint(path: str | os.PathLike, expected_format: Optional[str] = None) -> dict:
     """Any supported checkpoint file -> the tsr layout (see the module docstring).
 
-    tsr checkpoints are returned as stored; TextZoom TSRN and crnn.pytorch files are converted (keys
-    `sr.net.*` + `head.net.*`, or `recognizer.net.*`; a config carrying the inferred architecture) and get
-    `"converted_from"`. `expected_format` ("tsr" | "textzoom-tsrn" | "crnn-pytorch") makes any other layout an
+    tsr checkpoints are returned as stored; TextZoom TSRN, crnn.pytorch, ASTER and MORAN files are converted
+    (keys `sr.net.*` + `head.net.*`, or `recognizer.net.*`; a config carrying the inferred architecture) and get
+    `"converted_from"`. `expected_format` ("tsr" or a `public.CONVERTERS` key) makes any other layout an
     error. CheckpointError (naming the path) for a missing file, a file torch cannot read, or an unknown layout.
     """
     path = Path(path)
@@ -125,7 +125,8 @@ def read_checkpoint(path: str | os.PathLike, expected_format: Optional[str] = No
     if kind in public.CONVERTERS:
         return public.to_tsr(obj, kind, path)
     raise CheckpointError(f"{path}: not a checkpoint layout tsr knows ({_describe(obj)}); expected a tsr checkpoint "
-                          f"(format: tsr), a TextZoom TSRN checkpoint (state_dict_G) or a crnn.pytorch CRNN state dict")
+                          f"(format: tsr), a TextZoom TSRN checkpoint (state_dict_G), a crnn.pytorch CRNN state dict, "
+                          f"aster.pytorch's demo.pth.tar or MORAN_v2's moran.pth")
 
 
 def _torch_load(path: Path) -> Any:

@@ -6,6 +6,10 @@ converter (object -> tsr checkpoint dict) registered in CONVERTERS.
   backbone's keys unchanged; the upsampler `block{blocks+3}.{i}.conv.*` becomes the head's `upsample.{i}.conv.*`
   and its last conv `block{blocks+3}.{stages}.*` becomes `conv_out.*`.
 - crnn.pytorch CRNN (a plain state dict `cnn.conv0.*` .. `rnn.1.embedding.*`): kept as it is.
+- ASTER (aster.pytorch's `demo.pth.tar`: {'state_dict': ..., 'epoch', 'best_res', ...}, or the bare state dict)
+  and MORAN (MORAN_v2's `moran.pth`, saved from DataParallel): evaluation-only recognizers, keys kept as they are
+  (tsr.models.aster / tsr.models.moran use their authors' module names), checked key by key and shape by shape
+  against the model so a wrong layout fails with one line naming what differs.
 
 The `*_to_part(s)` functions return part-local keys ("sr", "head", "recognizer"); `to_tsr` adds the part
 prefixes and the config.
@@ -14,8 +18,9 @@ A `module.` prefix (DataParallel / DDP saves) is stripped from every key.
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 
@@ -23,9 +28,13 @@ from tsr.config import build_config, load_defaults
 from tsr.charset import ALPHABETS
 from tsr.errors import CheckpointError
 from tsr.keys import strip_prefixes
+from tsr.models.aster import Aster
+from tsr.models.moran import Moran
 
 TEXTZOOM_TSRN = "textzoom-tsrn"
 CRNN_PYTORCH = "crnn-pytorch"
+ASTER = "aster"
+MORAN = "moran"
 TSR = "tsr"
 FORMAT = TSR      # the "format" value of tsr's own checkpoints
 VERSION = 1       # the tsr checkpoint layout version this code writes and reads
@@ -33,6 +42,10 @@ VERSION = 1       # the tsr checkpoint layout version this code writes and reads
 _BLOCK_KEY = re.compile(r"^block(\d+)\.(.+)$")
 _STN_PREFIXES = ("tps.", "stn_head.")
 _CRNN_REQUIRED = ("cnn.conv0.weight", "rnn.1.embedding.weight")
+# evaluation-only recognizers: format -> (the public file, keys only its checkpoints hold once `module.` is
+# stripped, the network at its public size)
+_JUDGES = {ASTER: ("demo.pth.tar (aster.pytorch)", ("encoder.layer0.0.weight", "decoder.decoder.fc.weight"), Aster),
+           MORAN: ("moran.pth (MORAN_v2)", ("MORN.cnn.1.weight", "ASRN.attentionL2R.generator.weight"), Moran)}
 
 
 def _tsrn_state_dict(obj: Mapping[str, Any], source: str) -> dict[str, torch.Tensor]:
@@ -150,6 +163,51 @@ def crnn_pytorch_to_part(state_dict: Mapping[str, Any], source: str = "checkpoin
     return sd
 
 
+def _judge_state_dict(obj: Any) -> Optional[dict]:
+    """aster.pytorch's {'state_dict': sd, ...} or a bare state dict -> the state dict without `module.`; None if
+    `obj` is neither."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
+        return None
+    try:
+        return strip_prefixes(obj)
+    except CheckpointError:
+        return None
+
+
+def _detect_judge(obj: Any) -> Optional[str]:
+    """"aster" | "moran" when `obj` (a loaded file) holds that recognizer's keys, else None."""
+    state = _judge_state_dict(obj)
+    if state is not None:
+        for kind, (_, signature, _) in _JUDGES.items():
+            if any(key in state for key in signature):
+                return kind
+    return None
+
+
+def judge_to_part(obj: Any, kind: str, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """A loaded public ASTER / MORAN file (`kind`) -> its recognizer state (part-local keys), checked key by key
+    and shape by shape against the model; CheckpointError (one line) on any difference."""
+    public_file, signature, network = _JUDGES[kind]
+    state, found = _judge_state_dict(obj), _detect_judge(obj)
+    if state is None or found != kind:
+        what = (f"it holds {found.upper()}'s keys; use {found}:PATH or --from {found}" if found
+                else f"it holds none of its keys ({', '.join(signature)})")
+        raise CheckpointError(f"{source}: expected {kind.upper()}'s {public_file}, but {what}")
+    expected = {k: tuple(v.shape) for k, v in network().state_dict().items()}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {list(state[k].shape)} (expected {list(expected[k])})" for k in expected
+             if k in state and tuple(getattr(state[k], "shape", ())) != expected[k]]
+    if missing or unexpected or wrong:
+        problems = [f"{label} {len(keys)} (e.g. {', '.join(keys[:2])})"
+                    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+                    if keys]
+        raise CheckpointError(f"{source}: not the layout of {kind.upper()}'s {public_file}: " + "; ".join(problems))
+    return state
+
+
 def _fill_num_batches_tracked(state: dict) -> dict:
     """Checkpoints from PyTorch < 0.4 (e.g. crnn.pytorch's published crnn.pth) have BN layers without
     `num_batches_tracked`; it only matters for BN with momentum=None, so 0 is the honest value to add."""
@@ -200,10 +258,19 @@ def _from_crnn_pytorch(obj: Mapping, path: Path) -> dict:
     return _converted({f"recognizer.net.{k}": v for k, v in state.items()}, config, CRNN_PYTORCH)
 
 
+def _from_judge(kind: str, obj: Mapping, path: Path) -> dict:
+    """An ASTER / MORAN file -> a frozen recognizer-only model (a judge: evaluation only)."""
+    state = judge_to_part(obj, kind, str(path))
+    config = {"model": {"parts": ["recognizer"], "recognizer": {"type": kind, "trainable": "none"}}}
+    return _converted({f"recognizer.net.{k}": v for k, v in state.items()}, config, kind)
+
+
 # public format -> converter (loaded object, path) -> tsr checkpoint dict with "converted_from"
 CONVERTERS: dict[str, Callable[[Mapping, Path], dict]] = {
     TEXTZOOM_TSRN: _from_textzoom,
     CRNN_PYTORCH: _from_crnn_pytorch,
+    ASTER: partial(_from_judge, ASTER),
+    MORAN: partial(_from_judge, MORAN),
 }
 
 
@@ -215,7 +282,8 @@ def to_tsr(obj: Mapping, kind: str, path: Path) -> dict:
 
 def detect_public_format(obj: Any) -> str | None:
     """What a loaded checkpoint object is: "tsr" (dict with format == "tsr"), "textzoom-tsrn" (dict with
-    'state_dict_G', or a bare TSRN state dict), "crnn-pytorch" (state dict with cnn.conv0.weight), else None."""
+    'state_dict_G', or a bare TSRN state dict), "crnn-pytorch" (state dict with cnn.conv0.weight), "aster" /
+    "moran" (their keys, bare or under 'state_dict'), else None."""
     if not isinstance(obj, Mapping):
         return None
     if obj.get("format") == TSR:
@@ -227,7 +295,7 @@ def detect_public_format(obj: Any) -> str | None:
         return TEXTZOOM_TSRN
     if "cnn.conv0.weight" in keys:
         return CRNN_PYTORCH
-    return None
+    return _detect_judge(obj)
 
 
 def preview_keys(keys, limit: int = 6) -> str:

@@ -1,4 +1,5 @@
-"""`tsr bench`: fast path vs plain fp32 eager, training / evaluation / data loading images/s, peak memory."""
+"""`tsr bench`: fast path vs plain fp32 eager, training / evaluation / data loading images/s, peak memory; with
+--judges, how fast CRNN, ASTER and MORAN read a test set."""
 
 HELP = "benchmark: training images/s per stage, evaluation and data loading, fast path vs fp32 eager"
 
@@ -15,6 +16,10 @@ def add_arguments(parser):
     parser.add_argument("--data", default="data/synth", help="folder with train/ and test/ LMDBs for the "
                                                              "evaluation and loading figures ('' skips them)")
     parser.add_argument("--eval-limit", type=int, default=300, help="test samples per split for the eval figure (0: all)")
+    parser.add_argument("--judges", action="store_true",
+                        help="also time CRNN, ASTER and MORAN (random weights, public sizes) reading DIR/test in one "
+                             "evaluator pass (--eval-limit per split; 0: all)")
+    parser.add_argument("--judges-only", action="store_true", help="time only the judges (implies --judges)")
     parser.add_argument("--out", default="eval/results/bench", help="folder for bench.md / bench.json")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every config")
 
@@ -30,28 +35,34 @@ def run(args):
     from tsr.errors import TsrError
     from tsr.io import atomic_write_text
     from tsr.engine import fast_path
-    from tsr.perf import bench
+    from tsr.perf import bench, bench_judges
 
     if args.batch < 1 or args.steps < 1:
         raise TsrError(f"--batch and --steps must be >= 1, got {args.batch} and {args.steps}")
     device = dist.init(args.device)
     fast_path.configure_backends(device)
     # a stage's init checkpoint is irrelevant to its speed
-    configs = [(Path(c).stem, load_config(c, [*args.overrides, "train.init=null"])) for c in args.config]
+    configs = [] if args.judges_only else [(Path(c).stem, load_config(c, [*args.overrides, "train.init=null"]))
+                                           for c in args.config]
     figures = []
     for name, cfg in configs:
         figures.append(bench.bench_training(name, cfg, device, args.batch, args.steps))
         print(f"{figures[-1].name}: {figures[-1].eager:.1f} -> {figures[-1].fast:.1f} images/s", flush=True)
-    if args.data:
+    if args.data and not args.judges_only:
         # evaluation of an image-level model (SR + its CRNN), the data settings of the same config
         eval_cfg = load_config(EVAL_CONFIG, [*args.overrides, "train.init=null"])
         figures.append(bench.bench_evaluation(eval_cfg, f"{args.data}/test", device, args.eval_limit))
         figures.append(bench.bench_loading(eval_cfg, f"{args.data}/train", device, args.batch, batches=50))
-    table = bench.render(figures, device, fast_path.autocast_dtype("auto", device))
+    table = bench.render(figures, device, fast_path.autocast_dtype("auto", device)) if figures else ""
+    judges = []
+    if (args.judges or args.judges_only) and args.data:
+        judges = bench_judges.bench_judges(f"{args.data}/test", device, args.eval_limit)
+        table = "\n\n".join(t for t in (table, bench_judges.render(judges, device)) if t)
     print(table)
     out = Path(args.out)
     atomic_write_text(out / "bench.md", table + "\n")
     atomic_write_text(out / "bench.json", json.dumps({"device": str(device), "batch": args.batch, "steps": args.steps,
-                                                      "figures": [f.as_dict() for f in figures]}, indent=2) + "\n")
+                                                      "figures": [f.as_dict() for f in figures],
+                                                      "judges": judges}, indent=2) + "\n")
     print(f"written: {out / 'bench.md'}, {out / 'bench.json'}")
     return 0

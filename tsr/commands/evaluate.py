@@ -1,4 +1,4 @@
-"""`tsr eval`: ACC / PSNR / SSIM tables per test split for checkpoints, plus bicubic and HR rows."""
+"""`tsr eval`: ACC (per judge) / PSNR / SSIM tables per test split for checkpoints, plus bicubic and HR rows."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,13 +11,15 @@ def add_arguments(parser):
     parser.add_argument("--ckpt", nargs="+", action="extend", default=[], metavar="PATH[:LABEL]",
                         help="checkpoints to evaluate, one row each (label defaults to the file name); "
                              "--ckpt A B and --ckpt A --ckpt B are the same")
-    parser.add_argument("--recognizer", help="checkpoint whose recognizer reads every row (TextZoom's protocol: one "
-                                             "fixed CRNN). Default: each checkpoint with a recognizer reads its own "
-                                             "output, the first one also the bicubic/HR rows; with none, ACC reads '-'")
+    parser.add_argument("--recognizer", action="append", default=[], metavar="KIND:PATH",
+                        help="a judge that reads every row: crnn:PATH, aster:PATH, moran:PATH or a tsr checkpoint with "
+                             "a recognizer; repeat it for several (one ACC table each plus the combined table papers "
+                             "print). Default: each checkpoint with a recognizer reads its own output, the first one "
+                             "also the bicubic/HR rows; with none, ACC reads '-'")
     parser.add_argument("--config", help="config for data settings (label filter, sizes, mask); default: the "
                                          "first checkpoint's, else tsr's defaults")
     parser.add_argument("--splits", nargs="+", default=None, help="split folder names (default: data.test_splits)")
-    parser.add_argument("--out", default="eval/results", help="folder for results.md/.csv/.json")
+    parser.add_argument("--out", default="eval/results", help="folder for results.md/.csv/.json/.tex")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -40,7 +42,7 @@ def run(args):
     ckpts = [parse_ckpt_arg(c) for c in args.ckpt]
     # under torchrun: each rank evaluates an unpadded share, sums are all-reduced (exact counts); rank 0 writes
     with dist.session(args.device) as device:
-        result = run_eval(data_root=args.data, ckpts=ckpts, recognizer_path=args.recognizer, config_path=args.config,
+        result = run_eval(data_root=args.data, ckpts=ckpts, recognizers=args.recognizer, config_path=args.config,
                           overrides=args.overrides, splits=args.splits, out_dir=args.out,
                           batch_size=args.batch_size, num_workers=args.workers, device=device)
     return 0 if result is not None else 1

@@ -60,7 +60,7 @@ def model_row(name: str, super_resolve: Callable[[torch.Tensor], torch.Tensor], 
 def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Optional[Recognizer] = None,
              batch_size: int = 64, num_workers: int = 0, device: str | torch.device = "cpu",
              on_batch: Optional[Callable[[str, dict, dict, dict], None]] = None,
-             protocol: str = DEFAULT) -> list[tuple[str, dict]]:
+             protocol: str = DEFAULT, judges: Optional[Mapping[str, Recognizer]] = None) -> list[tuple[str, dict]]:
     """Evaluate every row on every split.
 
     Returns [(row name, {split: SplitSums.result dict})] in row order: n, corrupt, acc, ned, psnr and ssim under
@@ -68,43 +68,67 @@ def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Opt
     ssim_*, protocol and batch_size; acc/ned are None without a recognizer, image metrics None for rows not
     compared with HR. `on_batch(split, batch, images_by_row, words_by_row)` lets a caller keep samples and
     predictions (e.g. for picture grids) without a second pass.
+
+    `judges` ({name: recognizer}, instead of `recognizer`): every judge reads every row; each result dict then also
+    holds "judges": {name: {"acc", "ned"}} and its acc/ned are the first judge's; words_by_row holds
+    {row: {judge name: words}}.
     """
+    if judges is not None and recognizer is not None:
+        raise ValueError("evaluate takes either one recognizer or a mapping of judges, not both")
     device, protocol = torch.device(device), check(protocol)
-    sums = {row.name: {split: SplitSums() for split in splits} for row in rows}
+    readers = dict(judges) if judges is not None else {None: recognizer} if recognizer is not None else {}
+    names = list(readers) or [None]
+    # per row, split and judge: the first judge's sums also carry the image metrics
+    sums = {row.name: {split: {name: SplitSums() for name in names} for split in splits} for row in rows}
     for split, dataset in splits.items():
         loader = DataLoader(dataset, batch_sampler=dist.shard_batches(len(dataset), batch_size),
                             num_workers=num_workers, collate_fn=collate, pin_memory=device.type == "cuda")
         for batch in loader:
-            images_by_row, words_by_row = _judge_batch(rows, batch, recognizer, device, protocol,
+            images_by_row, words_by_row = _judge_batch(rows, batch, readers, device, protocol,
                                                        {r.name: sums[r.name][split] for r in rows})
             if on_batch is not None and images_by_row:
-                on_batch(split, batch, images_by_row, words_by_row)
-    return [(row.name, {split: _reduced(sums[row.name][split]).result(protocol, batch_size) for split in splits})
-            for row in rows]
+                on_batch(split, batch, images_by_row, words_by_row if judges is not None else
+                         {row: words.get(None) for row, words in words_by_row.items()})
+    return [(row.name, {split: _result(sums[row.name][split], judges is not None, protocol, batch_size)
+                        for split in splits}) for row in rows]
 
 
-def _judge_batch(rows, batch, recognizer, device, protocol, sums_by_row) -> dict:
+def _result(sums_by_judge: dict, named: bool, protocol: str, batch_size: int) -> dict:
+    results = {name: _reduced(sums).result(protocol, batch_size) for name, sums in sums_by_judge.items()}
+    first = next(iter(results.values()))
+    if named:
+        first = {**first, "judges": {name: {"acc": r["acc"], "ned": r["ned"]} for name, r in results.items()}}
+    return first
+
+
+def _judge_batch(rows, batch, readers, device, protocol, sums_by_row) -> dict:
     lr, hr = batch["lr"].to(device, non_blocking=True), batch["hr"].to(device, non_blocking=True)
     images_by_row, words_by_row = {}, {}
     for row in rows:
         sums = sums_by_row[row.name]
-        sums.corrupt += batch["corrupt"]
+        for judge_sums in sums.values():
+            judge_sums.corrupt += batch["corrupt"]
         if lr.shape[0] == 0:
             continue
         made = row.images(lr, hr)
-        images, words = made if row.reads_own_text else (made, None)
-        # what each protocol measures; the evaluation's protocol also gives what the recognizer reads (TextZoom
+        images, own_words = made if row.reads_own_text else (made, None)
+        # what each protocol measures; the evaluation's protocol also gives what the recognizers read (TextZoom
         # feeds its unclamped images to the recognizer too)
         by_protocol = {p: metric_images(images[p] if row.per_protocol else images, p) for p in PROTOCOLS}
         images = by_protocol[protocol]
-        if words is None and recognizer is not None:
-            words = recognizer(images)
+        # a row that reads its own text replaces the (single) recognizer's reading
+        words = {name: list(own_words) if own_words is not None and i == 0 else list(read(images))
+                 for i, (name, read) in enumerate(readers.items())}
+        if not readers and own_words is not None:
+            words = {None: list(own_words)}
         images_by_row[row.name] = images
-        words_by_row[row.name] = list(words) if words is not None else None
+        words_by_row[row.name] = words
         scores = {}
         if row.compare_to_hr:
             scores = score_batch(by_protocol[STANDARD][:, :3], by_protocol[TEXTZOOM][:, :3], hr[:, :3].float())
-        sums.add_batch(preds=words_by_row[row.name], targets=batch["label"], count=lr.shape[0], **scores)
+        for i, (name, judge_sums) in enumerate(sums.items()):
+            judge_sums.add_batch(preds=words.get(name), targets=batch["label"], count=lr.shape[0],
+                                 **(scores if i == 0 else {}))
     return images_by_row, words_by_row
 
 

@@ -36,19 +36,22 @@ def _to_uint8(images: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
 
 
 def picture_grid(columns: Sequence[tuple[str, torch.Tensor]], labels: Sequence[str],
-                 words: Optional[Mapping[str, Optional[Sequence[str]]]] = None, scale: int = 2) -> Image.Image:
+                 words: Optional[Mapping[str, Optional[Sequence[str] | Mapping[str, Sequence[str]]]]] = None,
+                 scale: int = 2) -> Image.Image:
     """columns: (title, images [N, C, h, w]) in display order, all shown at the largest column's size x `scale`;
-    labels: the N true words; words: {title: N predicted words or None} for the columns that were read."""
+    labels: the N true words; words: {title: N predicted words or None} for the columns that were read, or
+    {title: {judge: N words}} with several judges (one line per judge under each image, 'ASTER: word')."""
     if not columns:
         raise ValueError("picture_grid needs at least one column")
     count = len(labels)
     if any(images.shape[0] != count for _, images in columns):
         raise ValueError(f"picture_grid: every column needs {count} images, got "
                          f"{[(title, images.shape[0]) for title, images in columns]}")
-    words = words or {}
+    words = {title: _lines(read) for title, read in (words or {}).items()}
+    lines = max([len(read) for read in words.values() if read] or [1])
     height = max(images.shape[-2] for _, images in columns) * scale
     width = max(images.shape[-1] for _, images in columns) * scale
-    cell_w, cell_h = width + _GAP, height + _TEXT_HEIGHT + _GAP
+    cell_w, cell_h = width + _GAP, height + _TEXT_HEIGHT * lines + _GAP
     canvas = Image.new("RGB", (_LABEL_WIDTH + cell_w * len(columns), _TEXT_HEIGHT + _GAP + cell_h * count), _BACKGROUND)
     draw, font = ImageDraw.Draw(canvas), _font()
     draw.text((2, 0), "true word", fill=_INK, font=font)
@@ -60,13 +63,24 @@ def picture_grid(columns: Sequence[tuple[str, torch.Tensor]], labels: Sequence[s
         for r in range(count):
             y = _TEXT_HEIGHT + _GAP + r * cell_h
             canvas.paste(Image.fromarray(pixels[r]), (x, y))
-            if read is not None:
-                right = word_correct(read[r], labels[r])
-                draw.text((x, y + height), read[r] + ("" if right else "  [x]"),
-                          fill=_RIGHT if right else _WRONG, font=font)
+            for line, (prefix, judged) in enumerate(read or []):
+                right = word_correct(judged[r], labels[r])
+                text = prefix + judged[r] + ("" if right else "  [x]")
+                if len(text) > width // 6:   # keep a long (garbled) reading inside its cell
+                    text = text[:width // 6 - 1] + "~"
+                draw.text((x, y + height + line * _TEXT_HEIGHT), text, fill=_RIGHT if right else _WRONG, font=font)
     for r, label in enumerate(labels):
         draw.text((2, _TEXT_HEIGHT + _GAP + r * cell_h + height // 2 - 6), label, fill=_INK, font=font)
     return canvas
+
+
+def _lines(read) -> Optional[list[tuple[str, Sequence[str]]]]:
+    """N words -> [("", words)]; {judge: N words} -> [("judge: ", words), ...]; None stays None."""
+    if read is None:
+        return None
+    if isinstance(read, Mapping):
+        return [(f"{judge}: ", judged) for judge, judged in read.items()]
+    return [("", read)]
 
 
 class SampleKeeper:
@@ -84,7 +98,7 @@ class SampleKeeper:
         n = min(self.count, len(batch["label"]))
         self.samples[split] = {"lr": batch["lr"][:n].cpu(), "labels": list(batch["label"][:n]),
                                "images": {row: images[:n].cpu() for row, images in images_by_row.items()},
-                               "words": {row: (w[:n] if w is not None else None) for row, w in words_by_row.items()}}
+                               "words": {row: _first(w, n) for row, w in words_by_row.items()}}
 
     def grids(self) -> dict[str, Image.Image]:
         out = {}
@@ -94,3 +108,12 @@ class SampleKeeper:
             words = {self.titles.get(row, row): w for row, w in sample["words"].items()}
             out[split] = picture_grid(columns, sample["labels"], words)
         return out
+
+
+def _first(words, n: int):
+    """The first n of a row's words: a list, {judge: list} or None."""
+    if words is None:
+        return None
+    if isinstance(words, Mapping):
+        return {judge: judged[:n] for judge, judged in words.items()}
+    return words[:n]

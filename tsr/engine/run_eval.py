@@ -14,21 +14,22 @@ from tsr.engine.evaluator import evaluate
 from tsr.engine.pictures import SampleKeeper
 from tsr.engine.rows import evaluation_rows
 from tsr.io import atomic_write
-from tsr.errors import TsrError
-from tsr.metrics.tables import render_all, write_tables
+from tsr.judges import load_judges
+from tsr.metrics.paper_tables import render_all, write_tables
 
 log = logging.getLogger("tsr.eval")
 
 
-def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_path: Optional[str] = None,
+def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers: Sequence[str] = (),
              config_path: Optional[str] = None, overrides: Sequence[str] = (), splits: Optional[Sequence[str]] = None,
              out_dir: Optional[str] = "eval/results", batch_size: Optional[int] = None,
              num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8):
     """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* and
     pictures_<split>.png (LR | bicubic | each checkpoint | HR for the first `num_images` samples) to out_dir.
 
-    Who reads the text: with `recognizer_path`, that recognizer reads every row's images (TextZoom's protocol: one
-    fixed CRNN judges all SR models). Without it, a checkpoint that has a recognizer reads its own SR output (a
+    Who reads the text: with `recognizers` (judges, KIND:PATH or PATH, see tsr.judges), each of them reads every
+    row's images (TextZoom's protocol: fixed CRNN / ASTER / MORAN judge all SR models); one ACC table per judge and
+    the combined table papers print. Without them, a checkpoint that has a recognizer reads its own SR output (a
     feature-level one through its adapter), and the first such recognizer reads the bicubic and HR rows and the
     rows of checkpoints without one."""
     models = [(label, *inference.load(path, device=device)) for path, label in ckpts]
@@ -38,11 +39,12 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     split_names = list(splits or data["test_splits"])
     # one pass: a decoded cache would only add its build time
     datasets = load_test_splits(data_root, split_names, **{**dataset_options(data), "mask": True, "cache": False})
-    recognizer = _pick_recognizer(recognizer_path, models, device)
-    rows = evaluation_rows(models, own_text=recognizer_path is None)
+    judges = {j.name: j.read for j in load_judges(recognizers, device)} if recognizers else None
+    recognizer = None if judges else _pick_recognizer(models)
+    rows = evaluation_rows(models, own_text=not judges)
     keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0)
     started = time.perf_counter()
-    results = evaluate(rows, datasets, recognizer=recognizer,
+    results = evaluate(rows, datasets, recognizer=recognizer, judges=judges,
                        batch_size=batch_size or cfg["eval"]["batch_size"],
                        num_workers=data["num_workers"] if num_workers is None else num_workers, device=device,
                        on_batch=keeper, protocol=cfg["eval"]["protocol"])
@@ -62,12 +64,7 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     return results
 
 
-def _pick_recognizer(recognizer_path, models, device):
-    if recognizer_path:
-        model, cfg = inference.load(recognizer_path, device=device)
-        if "recognizer" not in model:
-            raise TsrError(f"--recognizer {recognizer_path} holds no recognizer (parts: {sorted(model.keys())})")
-        return lambda images: inference.recognize(model, images, cfg)
+def _pick_recognizer(models):
     for label, model, cfg in models:
         if "recognizer" in model:
             log.info("checkpoints with a recognizer read their own output; bicubic, HR and the others are read by "

@@ -12,6 +12,7 @@ from tsr.checkpoint import unwrap
 from tsr.engine.evaluator import evaluate
 from tsr.engine.pictures import SampleKeeper
 from tsr.engine.rows import evaluation_rows
+from tsr.judges import Judge, load_judge
 from tsr.metrics.tables import AVERAGE, with_average
 
 MODEL_ROW = "model"
@@ -24,19 +25,18 @@ class Validator:
                        for name, ds in splits.items()}
         self.cfg, self.device = cfg, device
         self.num_images = cfg["train"]["num_images"]
-        self._judge: Optional[tuple] = None     # (model, config) of eval.recognizer, loaded once
+        self._judge: Optional[Judge] = None     # eval.recognizer, loaded once
 
     def _recognizer(self, model):
-        """The model's own recognizer, else the one of eval.recognizer (e.g. a CRNN judging the sr stage)."""
+        """The model's own recognizer, else the judge of eval.recognizer (e.g. a CRNN or ASTER judging the sr stage)."""
         if "recognizer" in model:
             return lambda images: inference.recognize(model, images, self.cfg)
         path = self.cfg["eval"]["recognizer"]
         if path is None:
             return None
-        if self._judge is None:
-            self._judge = inference.load(path, device=self.device)
-        judge, judge_cfg = self._judge
-        return lambda images: inference.recognize(judge, images, judge_cfg)
+        if self._judge is None:   # KIND:PATH (crnn / aster / moran) or a checkpoint with a recognizer
+            self._judge = load_judge(path, device=self.device)
+        return self._judge.read
 
     @staticmethod
     def scored_row(model) -> str:

@@ -98,15 +98,28 @@ def protocols_of(rows: Rows) -> list[tuple[str, int]]:
     return found
 
 
+def _protocol_suffix(rows: Rows) -> str:
+    """' (textzoom protocol, batches of 64)' for PSNR/SSIM titles; '' for results that name no protocol."""
+    used = protocols_of(rows)
+    return f" ({'; '.join(protocols.title(*p) for p in used)})" if used else ""
+
+
+def _title(rows: Rows, metric: str) -> str:
+    """A table's one-line title: PSNR and SSIM with their protocol."""
+    return TITLES[metric] + (_protocol_suffix(rows) if metric != "ACC" else "")
+
+
+def _notes_lines(rows: Rows, splits: Sequence[str]) -> list[str]:
+    """The lines under the tables: sample (and corrupt) counts, then how PSNR/SSIM were made."""
+    return _counts_lines(rows, splits) + [protocols.describe(*p) for p in protocols_of(rows)]
+
+
 def render_all(rows: Rows, splits: Sequence[str]) -> str:
     """The ACC, PSNR and SSIM tables, each under a one-line title (PSNR and SSIM with their protocol), then the
     sample (and corrupt) counts and how PSNR/SSIM were made."""
-    used = protocols_of(rows)
-    suffix = f" ({'; '.join(protocols.title(*p) for p in used)})" if used else ""
-    parts = [f"{TITLES[m]}{suffix if m != 'ACC' else ''}\n\n{render_markdown(rows, m, splits)}"
-             for m in TABLE_METRICS]
+    parts = [f"{_title(rows, m)}\n\n{render_markdown(rows, m, splits)}" for m in TABLE_METRICS]
     if rows:
-        parts.append("\n".join(_counts_lines(rows, splits) + [protocols.describe(*p) for p in used]))
+        parts.append("\n".join(_notes_lines(rows, splits)))
     return "\n\n".join(parts) + "\n"
 
 

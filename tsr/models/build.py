@@ -13,8 +13,10 @@ from tsr.charset import CTCCodec, alphabet_for
 from tsr.images import image_channels
 from tsr.losses.weighting import build_weighting, is_learned
 from tsr.models import adapters
+from tsr.models.aster import Aster
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
+from tsr.models.moran import Moran
 from tsr.models.parts import PART_NAMES, PARTS, runs
 from tsr.models.tsrn import TSRNBackbone
 from tsr.models.wrapper import FullModel, Part
@@ -54,6 +56,8 @@ HEADS = Registry("model.head.type")
 HEADS.register("pixelshuffle", PixelShuffleHead)
 RECOGNIZERS = Registry("model.recognizer.type")
 RECOGNIZERS.register("crnn", CRNN)
+RECOGNIZERS.register("aster", lambda **crnn_keys: Aster())   # one public architecture: CRNN's size keys do not apply
+RECOGNIZERS.register("moran", lambda **crnn_keys: Moran())
 ADAPTERS = Registry("model.adapter.type")
 for _kind in adapters.ADAPTER_KINDS:
     ADAPTERS.register(_kind, partial(adapters.build_adapter, _kind))
@@ -102,6 +106,9 @@ def build_model(cfg: dict) -> FullModel:
         num_classes = CTCCodec(alphabet_for(data["label_filter"])).num_classes
         recognizer = RECOGNIZERS.build(model["recognizer"]["type"], **_kwargs(model["recognizer"]),
                                        num_classes=num_classes)
+        if getattr(recognizer, "EVALUATION_ONLY", False) and (names != ["recognizer"] or "rec" in cfg["train"]["tasks"]):
+            raise ConfigError(f"config key 'model.recognizer.type' is {model['recognizer']['type']!r}: an evaluation-only "
+                              f"judge, not a trainable part (model.parts must be [recognizer], train.tasks without rec)")
         parts["recognizer"] = Part("recognizer", recognizer, trainable=model["recognizer"]["trainable"])
     if "adapter" in names:
         # the adapter stands in for the recognizer's CNN: its output has that CNN's sequence shape

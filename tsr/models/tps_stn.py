@@ -41,9 +41,12 @@ class TPSSpatialTransformer(nn.Module):
     """
 
     def __init__(self, output_size: tuple[int, int], num_control_points: int = 20,
-                 margins: tuple[float, float] = (0.05, 0.05)):
+                 margins: tuple[float, float] = (0.05, 0.05), align_corners: bool = False):
+        """`align_corners`: how grid_sample reads the grid. TSRN (trained under torch >= 1.3) reads with False;
+        ASTER's weights were trained under torch < 1.3, whose grid_sample aligned corners (True)."""
         super().__init__()
         self.output_size = tuple(output_size)
+        self.align_corners = align_corners
         self.num_control_points = num_control_points
         height, width = self.output_size
         target = edge_control_points(num_control_points, *margins)  # float64 for an accurate inverse
@@ -81,8 +84,8 @@ class TPSSpatialTransformer(nn.Module):
             mapping = torch.matmul(self.inverse_kernel, rhs)                    # [B, N+3, 2]
             source = torch.matmul(self.target_coordinate_repr, mapping)         # [B, h*w, 2]
             grid = source.view(batch, height, width, 2).clamp(0, 1) * 2.0 - 1.0  # grid_sample wants [-1, 1]
-        # align_corners=False is grid_sample's default since torch 1.3, the version TextZoom pins.
-        return F.grid_sample(image, grid.to(image.dtype), align_corners=False)
+        # align_corners=False is grid_sample's default since torch 1.3, the version TextZoom pins for TSRN.
+        return F.grid_sample(image, grid.to(image.dtype), align_corners=self.align_corners)
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:

@@ -1,0 +1,58 @@
+"""`tsr read`: read word images with one judge (CRNN, ASTER, MORAN or a tsr checkpoint's recognizer) ->
+DIR/predictions.tsv."""
+from __future__ import annotations
+
+HELP = "read word images (a file or a folder) with a recognizer: crnn|aster|moran:PATH or a tsr checkpoint"
+
+
+def add_arguments(parser):
+    parser.add_argument("--recognizer", required=True, metavar="KIND:PATH",
+                        help="crnn:crnn.pth, aster:demo.pth.tar, moran:moran.pth, or a tsr checkpoint with a recognizer")
+    parser.add_argument("--input", required=True, help="an image file, or a folder of images (any PIL format, any size)")
+    parser.add_argument("--out", required=True, help="folder for predictions.tsv")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+
+
+def predictions_tsv(rows) -> str:
+    """[(file name, text)] -> 'file<TAB>text' lines under that header; a name holding a tab, newline or quote is
+    quoted (csv's excel-tab dialect: csv.reader(f, delimiter='\\t') reads the names back exactly)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["file", "text"])
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def run(args):
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from tsr.commands.sr import list_images, read_lr
+    from tsr.errors import TsrError
+    from tsr.io import atomic_write_text
+    from tsr.judges import load_judge
+
+    if args.batch_size < 1:
+        raise TsrError(f"--batch-size must be >= 1, got {args.batch_size}")
+    files = list_images(args.input)
+    judge = load_judge(args.recognizer, device=args.device)
+    started = time.perf_counter()
+    rows = []
+    for start in range(0, len(files), args.batch_size):
+        batch = files[start:start + args.batch_size]
+        # every image is resized (PIL bicubic, as the dataset prepares HR images) to the HR size first
+        images = torch.stack([read_lr(f, judge.hr_size, mask=False) for f in batch])
+        rows += zip((f.name for f in batch), judge.read(images))
+    seconds = time.perf_counter() - started
+    path = atomic_write_text(Path(args.out) / "predictions.tsv", predictions_tsv(rows))
+    empty = sum(1 for _, text in rows if not text)
+    print(f"read {len(rows)} image(s) with {judge.name} ({args.recognizer}) at {judge.hr_size[0]}x{judge.hr_size[1]} "
+          f"in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.1f} images/s); {empty} read as empty")
+    print(f"written: {path}")
+    return 0
