@@ -26,7 +26,7 @@ CHOICES = {
     "data.label_filter": ("lower", "all"),
     "model.sr.type": ("tsrn",),
     "model.head.type": ("pixelshuffle",),
-    "model.recognizer.type": ("crnn",),
+    "model.recognizer.type": ("crnn", "convctc"),
     "model.adapter.type": (None, "dense", "mlp", "sidernn", "sidernn+mlp"),
     "model.sr.trainable": ("all", "none"),
     "model.head.trainable": ("all", "none"),

@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 
@@ -58,3 +59,9 @@ def load_pair(hr_bytes: bytes, lr_bytes: bytes, hr_size=(32, 128), lr_size=(16, 
     """Encoded HR and LR images -> (hr [C,32,128], lr [C,16,64]); C = 4 with the mask channel."""
     hr, lr = load_pair_uint8(hr_bytes, lr_bytes, hr_size, lr_size, mask)
     return to_float(hr), to_float(lr)
+
+
+def bicubic_upscale(lr: torch.Tensor, size_hw) -> torch.Tensor:
+    """LR [B, C, h, w] -> [B, C, *size_hw] by bicubic interpolation (align_corners=False): the `bicubic` row of the
+    tables, the SR head's global skip and the degraded images a recognizer may train on (train.rec_inputs)."""
+    return F.interpolate(lr, size=tuple(size_hw), mode="bicubic", align_corners=False)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from tsr import dist
 from tsr.data.lmdb_dataset import collate
+from tsr.data.transforms import bicubic_upscale
 from tsr.metrics.aggregate import SplitSums
 from tsr.metrics.image import psnr, ssim
 
@@ -39,7 +39,7 @@ class Row:
 
 
 def bicubic_row() -> Row:
-    return Row("bicubic", lambda lr, hr: F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False))
+    return Row("bicubic", lambda lr, hr: bicubic_upscale(lr, hr.shape[-2:]))
 
 
 def hr_row() -> Row:

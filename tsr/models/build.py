@@ -12,6 +12,7 @@ from tsr.config import ConfigError
 from tsr.data.charset import CTCCodec, alphabet_for
 from tsr.losses.weighting import UncertaintyWeighting
 from tsr.models import adapters
+from tsr.models.convctc import ConvCTC
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
 from tsr.models.tsrn import TSRNBackbone
@@ -49,6 +50,7 @@ HEADS = Registry("model.head.type")
 HEADS.register("pixelshuffle", PixelShuffleHead)
 RECOGNIZERS = Registry("model.recognizer.type")
 RECOGNIZERS.register("crnn", CRNN)
+RECOGNIZERS.register("convctc", ConvCTC)
 ADAPTERS = Registry("model.adapter.type")
 for _kind in adapters.ADAPTER_KINDS:
     ADAPTERS.register(_kind, partial(adapters.build_adapter, _kind))

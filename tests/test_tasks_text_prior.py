@@ -1,0 +1,133 @@
+"""StageTasks options of issue 12: distill / content tasks, train.task_start, train.rec_inputs; and the ConvCTC
+reader (another recognizer family, a judge independent of the CRNN)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tsr.config import ConfigError, load_config
+from tsr.data.charset import ALPHABETS, CTCCodec
+from tsr.data.synth import synthesize
+from tsr.engine.tasks import StageTasks
+from tsr.models.build import build_model
+from tsr.models.convctc import ConvCTC
+from tsr.models.wrapper import Part
+from trainer_helpers import stage_config, tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tinydata")
+    synthesize(root, n_train=8, n_test=2, seed=5, workers=1)
+    return root
+
+
+def tiny(stage, data_root, tmp_path, **extra):
+    cfg = load_config(stage_config(stage), tiny_overrides(data_root, tmp_path, **extra))
+    return cfg, build_model(cfg)
+
+
+def batch_of(b=2):
+    torch.manual_seed(0)
+    return {"lr": torch.rand(b, 4, 16, 64), "hr": torch.rand(b, 4, 32, 128), "label": ["ab", "cd"][:b]}
+
+
+def test_recognizer_stage_reads_hr_and_bicubic_concatenated_with_labels_repeated(data_root, tmp_path):
+    cfg, model = tiny("recognizer", data_root, tmp_path, **{"train.rec_inputs": "[hr,bicubic]"})
+    tasks, batch = StageTasks(cfg, model), batch_of()
+    images = tasks.inputs(batch)
+    assert images.shape == (4, 4, 32, 128)
+    assert torch.equal(images[:2], batch["hr"])
+    assert torch.allclose(images[2:], F.interpolate(batch["lr"], size=(32, 128), mode="bicubic", align_corners=False))
+    assert tasks.words(batch) == ["ab", "cd", "ab", "cd"]
+    total, losses = tasks.forward_losses(model, batch, torch.device("cpu"), None, False)
+    assert set(losses) == {"rec"} and torch.isfinite(total)
+    cfg, model = tiny("recognizer", data_root, tmp_path)                 # the default: HR only, as before
+    assert StageTasks(cfg, model).inputs(batch_of()).shape == (2, 4, 32, 128)
+
+
+def test_rec_inputs_are_checked(data_root, tmp_path):
+    cfg, model = tiny("sr", data_root, tmp_path, **{"train.rec_inputs": "[bicubic]"})
+    with pytest.raises(ConfigError, match="only the recognizer stage .* reads HR or bicubic"):
+        StageTasks(cfg, model)
+    cfg, model = tiny("recognizer", data_root, tmp_path, **{"train.rec_inputs": "[hr,lr]"})
+    with pytest.raises(ConfigError, match=r"'train.rec_inputs' is \['hr', 'lr'\]; expected a non-empty list"):
+        StageTasks(cfg, model)
+
+
+@pytest.mark.parametrize("stage", ["joint_image", "joint_feature"])
+def test_distill_and_content_read_the_sr_image_and_train_the_sr_network(stage, data_root, tmp_path):
+    tasks_key = "[sr,rec,distill,content]" if stage == "joint_image" else "[sr,rec,align,distill,content]"
+    cfg, model = tiny(stage, data_root, tmp_path, **{"train.tasks": tasks_key})
+    with torch.no_grad():   # an untrained tiny CRNN reads every image alike: sharpen its logits so the KL is sizeable
+        for name, param in model["recognizer"].net.named_parameters():
+            if name.startswith("cnn.conv") and name.endswith("weight"):
+                param.mul_(4.0)
+        model["recognizer"].net.rnn[1].embedding.weight.mul_(300.0)
+    tasks, batch = StageTasks(cfg, model), batch_of()
+    batch["hr"] = torch.zeros_like(batch["hr"])          # a black HR image: far from any SR image of the LR noise
+    total, losses = tasks.forward_losses(model, batch, torch.device("cpu"), None, False)
+    assert {"distill", "content"} <= set(losses) and losses["distill"].item() > 1e-3
+    # by hand from the model's recognizer: KL(HR reading || SR reading) and the relative CNN-feature error
+    with torch.no_grad():       # in train mode as the loss was (BN of batch statistics, same batch)
+        out = model(batch["lr"])
+        rec = model["recognizer"].net
+        hr_seq, sr_seq = rec.encode(batch["hr"]), rec.encode(out["sr"])
+        p_hr = rec.decode_sequence(hr_seq).log_softmax(-1)
+        p_sr = rec.decode_sequence(sr_seq).log_softmax(-1)
+    kl = (p_hr.exp() * (p_hr - p_sr)).sum(-1).mean()
+    content = ((sr_seq - hr_seq) ** 2).sum() / (hr_seq ** 2).sum()
+    assert losses["distill"].item() == pytest.approx(kl.item(), rel=1e-4)
+    assert losses["content"].item() == pytest.approx(content.item(), rel=1e-4)
+    model.zero_grad()
+    (losses["distill"] + losses["content"]).backward()
+    # the gradient reaches the SR side (the head's last conv: the layers before it start at zero output)
+    assert model["head"].net.conv_out.weight.grad.abs().sum() > 0
+
+
+def test_text_prior_tasks_need_an_sr_image_and_a_recognizer(data_root, tmp_path):
+    cfg, model = tiny("sr", data_root, tmp_path, **{"train.tasks": "[sr,content]"})
+    with pytest.raises(ConfigError, match=r"train.tasks has 'content' but model.parts \['sr', 'head'\] lacks"):
+        StageTasks(cfg, model)
+
+
+def test_task_start_delays_a_task(data_root, tmp_path):
+    cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.task_start": "{rec: 2}",
+                                                                "train.weighting": "avg"})
+    tasks = StageTasks(cfg, model)
+    losses = {"sr": torch.tensor(1.0), "rec": torch.tensor(7.0), "align": torch.tensor(4.0)}
+    assert tasks.combine(losses, step=0).item() == pytest.approx((1 + 4) / 2)     # rec waits
+    assert tasks.combine(losses, step=1).item() == pytest.approx((1 + 4) / 2)
+    assert tasks.combine(losses, step=2).item() == pytest.approx((1 + 7 + 4) / 3)
+    assert tasks.combine(losses).item() == pytest.approx(4.0)                        # no step: all count
+    for bad, message in (("{ctc: 2}", "has ctc: 2"), ("{rec: -1}", "has rec: -1"),
+                         ("{sr: 1, rec: 1, align: 1}", "delays every task")):
+        cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.task_start": bad})
+        with pytest.raises(ConfigError, match=message):
+            StageTasks(cfg, model)
+
+
+def test_convctc_shapes_reading_and_scopes():
+    torch.manual_seed(0)
+    net = ConvCTC(num_classes=37, hidden=16, cnn_channels=[8, 8, 16, 16, 16])
+    images = torch.rand(3, 4, 32, 128, requires_grad=True)
+    assert net.encode(images).shape == (32, 3, 16)                  # T = 128 / 4, the last block's channels
+    logits = net(images)
+    assert logits.shape == (32, 3, 37)
+    logits.sum().backward()
+    assert images.grad.abs().sum() > 0                              # differentiable preprocessing
+    assert net(torch.rand(2, 1, 16, 64)).shape == (32, 2, 37)       # any size is resized to 32 x 128
+    words = net.recognize(torch.rand(2, 3, 32, 128), CTCCodec(ALPHABETS["lower"]))
+    assert len(words) == 2 and all(isinstance(w, str) for w in words) and net.training
+    part = Part("recognizer", net, trainable="head_only")
+    assert [n for n, p in net.named_parameters() if p.requires_grad] == ["classifier.weight", "classifier.bias"]
+    with pytest.raises(ValueError, match="at least 2 blocks"):
+        ConvCTC(cnn_channels=[8])
+    assert part.trainable == "head_only"
+
+
+def test_convctc_is_a_recognizer_type_of_the_config(data_root, tmp_path):
+    cfg, model = tiny("recognizer", data_root, tmp_path, **{"model.recognizer.type": "convctc",
+                                                             "model.recognizer.cnn_channels": "[4,8,8,8,8]"})
+    assert isinstance(model["recognizer"].net, ConvCTC)
+    with pytest.raises(ConfigError, match=r"must be one of \['crnn', 'convctc'\]"):
+        tiny("recognizer", data_root, tmp_path, **{"model.recognizer.type": "resnet"})
