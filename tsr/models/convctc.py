@@ -3,8 +3,9 @@ recognizer (issue 12): residual conv blocks (ResNet-style, BatchNorm) and a 1-D 
 columns, then CTC. No LSTM, so it does not share CRNN's sequence model and its blind spots.
 
     images [B, C, H, W] in [0,1] -> grey, bicubic resize to input_size (32 x 128)
+    -> a 3x3 conv stem (cnn_channels[0]) and a 2x2 max-pool (16 x 64)
     -> per entry of cnn_channels a residual block (two 3x3 convs + BN, 1x1 projection when the width changes),
-       then a max-pool: blocks 0-1 halve height and width, blocks 2-4 halve the height only, later ones none
+       then a max-pool: block 0 halves height and width, blocks 1-3 the height only, later ones none
     -> mean over the remaining rows -> sequence [T = width / 4 = 32, B, cnn_channels[-1]]    (encode)
     -> 1x1 projection to `hidden`, two residual 1-D convs (kernel 3) over T, linear classifier (decode_sequence)
     -> logits [T, B, num_classes]
@@ -20,8 +21,9 @@ from torch import nn
 from tsr.data.charset import CTCCodec
 from tsr.models.crnn import GREY_WEIGHTS
 
-# Pool after block i: both axes for the first two, the height only for the next three (width stays for T).
-_POOLS = ((2, 2), (2, 2), (2, 1), (2, 1), (2, 1))
+# Pool after block i (the stem already halved both axes): both axes once more, then the height only, so the
+# width stays for T. Full-resolution residual blocks would cost 4x more than CRNN's first layers.
+_POOLS = ((2, 2), (2, 1), (2, 1), (2, 1))
 
 
 class ResidualBlock(nn.Module):
@@ -62,7 +64,7 @@ class ConvCTC(nn.Module):
     # head_only: only the final classifier learns; sequence: everything after the CNN.
     TRAINABLE_SCOPES = {"head_only": ("classifier",), "sequence": ("project", "context", "classifier")}
 
-    def __init__(self, num_classes: int = 37, hidden: int = 256, cnn_channels: Sequence[int] = (64, 128, 256, 256, 256),
+    def __init__(self, num_classes: int = 37, hidden: int = 256, cnn_channels: Sequence[int] = (64, 128, 256, 256),
                  input_size: Sequence[int] = (32, 128)):
         super().__init__()
         input_size = tuple(input_size)
@@ -75,7 +77,7 @@ class ConvCTC(nn.Module):
         self.sequence_dim = cnn_channels[-1]
         self.sequence_length = input_size[1] // 4
         self.cnn = nn.Sequential(nn.Conv2d(1, cnn_channels[0], 3, 1, 1, bias=False), nn.BatchNorm2d(cnn_channels[0]),
-                                 nn.ReLU(inplace=True), *self._blocks(cnn_channels))
+                                 nn.ReLU(inplace=True), nn.MaxPool2d(2, 2), *self._blocks(cnn_channels))
         self.project = nn.Conv1d(self.sequence_dim, hidden, 1)
         self.context = nn.Sequential(ContextBlock(hidden), ContextBlock(hidden))
         self.classifier = nn.Linear(hidden, num_classes)
