@@ -131,3 +131,20 @@ def test_convctc_is_a_recognizer_type_of_the_config(data_root, tmp_path):
     assert isinstance(model["recognizer"].net, ConvCTC)
     with pytest.raises(ConfigError, match=r"must be one of \['crnn', 'convctc'\]"):
         tiny("recognizer", data_root, tmp_path, **{"model.recognizer.type": "resnet"})
+
+
+def test_feature_grad_start_keeps_adapter_losses_off_the_sr_network_until_its_step(data_root, tmp_path):
+    cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.feature_grad_start": 2,
+                                                                "train.tasks": "[sr,rec,align]"})
+    tasks, batch = StageTasks(cfg, model), batch_of()
+    sr_grads = []
+    for step in (1, 2):
+        model.zero_grad(set_to_none=True)
+        _, losses = tasks.forward_losses(model, batch, torch.device("cpu"), None, False, step=step)
+        (losses["rec"] + losses["align"]).backward()
+        sr_grads.append(sum(float(p.grad.abs().sum()) for p in model["sr"].net.parameters() if p.grad is not None))
+        assert model["adapter"].net.sequence_net[0].rnn.weight_ih_l0.grad.abs().sum() > 0     # the adapter learns
+    assert sr_grads[0] == 0.0 and sr_grads[1] > 0
+    cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.feature_grad_start": -1})
+    with pytest.raises(ConfigError, match="'train.feature_grad_start' is -1"):
+        StageTasks(cfg, model)

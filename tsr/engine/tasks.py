@@ -15,6 +15,8 @@ combined. All from the config: `train.tasks`, `train.weighting`, `model.parts` /
 every parameter still gets a gradient as DDP requires), e.g. {rec: 50}: a new adapter first learns `align` alone,
 before CTC reaches the SR network through it. `train.rec_inputs` (recognizer stage only): the images it reads, HR
 and/or the bicubic upscaling of LR, concatenated into one batch (a reader that also knows degraded crops).
+`train.feature_grad_start` (feature level): the step from which the adapter's losses (rec, align) reach the SR
+network through its features; before it (or always, with null) the adapter reads detached features.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from tsr.checkpoint import unwrap
 from tsr.config import ConfigError
 from tsr.data.charset import CTCCodec, alphabet_for
 from tsr.data.transforms import bicubic_upscale
@@ -57,6 +60,11 @@ class StageTasks:
         self.input_key = "lr" if "sr" in parts else "hr"
         self.rec_inputs = _checked_rec_inputs(train["rec_inputs"], self.input_key)
         self.task_start = _checked_task_start(train["task_start"], self.tasks)
+        self.feature_grad_start = train["feature_grad_start"]
+        if not (self.feature_grad_start is None or (isinstance(self.feature_grad_start, int)
+                                                    and self.feature_grad_start >= 0)):
+            raise ConfigError(f"config key 'train.feature_grad_start' is {self.feature_grad_start!r}; expected a step "
+                              ">= 0, or null (the adapter's losses never reach the SR network)")
         self.sr_loss = SRLoss(*train["sr_loss_weights"]) if "sr" in self.tasks else None
         self.ctc_loss = CTCTaskLoss(CTCCodec(alphabet_for(cfg["data"]["label_filter"]))) if "rec" in self.tasks else None
         self.distill_loss = DistillationLoss(train["distill_temperature"]) if "distill" in self.tasks else None
@@ -125,6 +133,9 @@ class StageTasks:
         loss, {task: loss}); losses are float32. `step`: optimizer steps done (for train.task_start). The trainer
         and `tsr bench` step through here."""
         inputs = fast_path.input_to_device(self.inputs(batch), device, channels_last)
+        if "adapter" in unwrap(model):
+            start = self.feature_grad_start
+            unwrap(model).detach_adapter_input = start is None or (step is not None and step < start)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             outputs = model(inputs)
         losses = self.losses(outputs, batch, device)

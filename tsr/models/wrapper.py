@@ -124,7 +124,8 @@ class FullModel(nn.ModuleDict):
       - "features" [B, F, h, w] = sr(lr)                              (with sr)
       - "sr"       [B, C, H, W] = head(features, inputs)              (with sr + head; the head may add the
                                                                        bicubic upscaling of the LR input)
-      - "sequence" [T, B, D] = adapter(features)                      (with an adapter: feature level)
+      - "sequence" [T, B, D] = adapter(features)                      (with an adapter: feature level; features
+                                                                       detached while detach_adapter_input)
       - "logits"   [T, B, classes]: recognizer.decode_sequence(sequence) with an adapter (feature level),
         else recognizer(sr image) (image level), else recognizer(inputs) (recognizer alone: inputs are images).
     """
@@ -136,6 +137,9 @@ class FullModel(nn.ModuleDict):
             if part.name != key:
                 raise ValueError(f"FullModel part stored under '{key}' is named '{part.name}'")
         super().__init__(parts)
+        # Feature level: the adapter reads the SR features without passing gradient back to the SR network
+        # (train.feature_grad_start sets it per step: a new adapter learns before its losses reach the SR net).
+        self.detach_adapter_input = False
 
     def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -146,7 +150,8 @@ class FullModel(nn.ModuleDict):
         if "recognizer" in self:
             recognizer = self["recognizer"]
             if "adapter" in self:
-                out["sequence"] = self["adapter"](out["features"])
+                features = out["features"].detach() if self.detach_adapter_input else out["features"]
+                out["sequence"] = self["adapter"](features)
                 out["logits"] = recognizer.net.decode_sequence(out["sequence"])
             elif "sr" in out:
                 out["logits"] = recognizer(out["sr"])
