@@ -12,19 +12,19 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/demo_base.sh"
 init=("train.init=$runs/sr+recognizer.pth")
 
-stamp "stage joint_image: SR image -> frozen CRNN; text losses on the SR image"
+stamp "stage joint_image: SR image -> frozen CRNN; content loss (CRNN features of SR vs HR) + SR loss"
 train --config configs/demo/joint_image.yaml "${init[@]}"
 
-stamp "stage joint_feature: SR features -> sidernn adapter -> CRNN, uncertainty weighting"
+stamp "stage joint_feature: SR features -> sidernn adapter -> CRNN BiLSTMs; content loss on the SR image"
 train --config configs/demo/joint_feature.yaml "${init[@]}"
 
 stamp "control sr_more: the sr stage trained on for the joint stages' steps, SR loss only"
 train --config configs/demo/sr_more.yaml "train.init=$runs/sr/best_psnr_model.pth"
 
 rows=("$runs/sr/best_psnr_model.pth:sr"
-      "$runs/sr_more/last.pth:sr_more (control: sr + the joint stages' steps)"
-      "$runs/joint_image/last.pth:joint_image (TSRN + frozen CRNN)"
-      "$runs/joint_feature/last.pth:joint_feature (TSRN + sidernn, uncertainty)")
+      "$runs/sr_more/last.pth:sr_more (control, sr + 150 steps of SR loss)"
+      "$runs/joint_image/last.pth:joint_image (content loss of the frozen CRNN)"
+      "$runs/joint_feature/last.pth:joint_feature (sidernn adapter + BiLSTMs; content loss)")
 stamp "evaluating on $data/test: every row read by the recognizer stage's CRNN"
 "$TSR_PY" -m tsr eval --data "$data/test" --out "$out/crnn" --recognizer "$runs/recognizer/best_acc_model.pth" \
   --ckpt "${rows[@]}"
