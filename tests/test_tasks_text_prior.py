@@ -91,8 +91,8 @@ def test_text_prior_tasks_need_an_sr_image_and_a_recognizer(data_root, tmp_path)
 
 
 def test_task_start_delays_a_task(data_root, tmp_path):
-    cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.task_start": "{rec: 2}",
-                                                                "train.weighting": "avg"})
+    cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.task_start": "{rec: 2}", "train.task_weights": "{}",
+                                                                "train.weighting": "avg", "train.tasks": "[sr,rec,align]"})
     tasks = StageTasks(cfg, model)
     losses = {"sr": torch.tensor(1.0), "rec": torch.tensor(7.0), "align": torch.tensor(4.0)}
     assert tasks.combine(losses, step=0).item() == pytest.approx((1 + 4) / 2)     # rec waits
@@ -101,7 +101,8 @@ def test_task_start_delays_a_task(data_root, tmp_path):
     assert tasks.combine(losses).item() == pytest.approx(4.0)                        # no step: all count
     for bad, message in (("{ctc: 2}", "has ctc: 2"), ("{rec: -1}", "has rec: -1"),
                          ("{sr: 1, rec: 1, align: 1}", "delays every task")):
-        cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.task_start": bad})
+        cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.task_start": bad, "train.task_weights": "{}",
+                                                                    "train.tasks": "[sr,rec,align]"})
         with pytest.raises(ConfigError, match=message):
             StageTasks(cfg, model)
 
@@ -134,7 +135,7 @@ def test_convctc_is_a_recognizer_type_of_the_config(data_root, tmp_path):
 
 
 def test_feature_grad_start_keeps_adapter_losses_off_the_sr_network_until_its_step(data_root, tmp_path):
-    cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.feature_grad_start": 2,
+    cfg, model = tiny("joint_feature", data_root, tmp_path, **{"train.feature_grad_start": 2, "train.task_weights": "{}",
                                                                 "train.tasks": "[sr,rec,align]"})
     tasks, batch = StageTasks(cfg, model), batch_of()
     sr_grads = []
