@@ -1,43 +1,36 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, on CPU with torchrun and 2 gloo processes (GPUs are used when present):
 #   set-up (setup.sh) -> synthesise TextZoom-format data -> train `sr` -> train `recognizer` -> merge them ->
-#   train `joint_feature` (sidernn adapter, uncertainty weighting) -> evaluate all and print the tables.
+#   train `reader` (the independent judge) -> train `joint_image` and `joint_feature` from the merged checkpoint,
+#   and the control `sr_more` (the sr stage trained on for as many steps as the joint stages: what extra training
+#   alone gives) -> evaluate all in one `tsr eval` with two judges, printing one ACC table per judge and the
+#   combined table: the recognizer stage's CRNN (the recognizer joint training used; TextZoom's protocol) and the
+#   independent reader (ConvCTC, used in no training); then joint_feature reading its own features.
 # Re-running reuses what is done (data with the same arguments, finished stages with the same config) and
-# resumes an interrupted stage.
-#   TSR_DEMO_DATA=data/synth     where the synthetic LMDBs go
-#   TSR_DEMO_RUNS=checkpoints/demo   run folders (must match run.out_root of configs/demo/*)
-#   TSR_DEMO_OUT=eval/results/demo   tables and pictures
-#   NPROC=2                      torchrun processes
+# resumes an interrupted stage. Environment: see launch/demo_base.sh (TSR_DEMO_DATA, TSR_DEMO_RUNS, TSR_DEMO_OUT,
+# NPROC).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-cd "$TSR_ROOT"
-data=${TSR_DEMO_DATA:-data/synth}
-runs=${TSR_DEMO_RUNS:-checkpoints/demo}
-out=${TSR_DEMO_OUT:-eval/results/demo}
-nproc=${NPROC:-2}
-paths=("data.train_roots=[$data/train]" "data.test_root=$data/test" "run.out_root=$runs")
-train() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr.train --reuse "$@"; }
-SECONDS=0
-stamp() { printf '[demo] %02d:%02d %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$1"; }
+source "$(dirname "${BASH_SOURCE[0]}")/demo_base.sh"
+init=("train.init=$runs/sr+recognizer.pth")
 
-stamp "1/6 synthesising TextZoom-format data in $data"
-"$TSR_PY" -m tsr synth --out "$data" --train 20000 --test 300 --seed 0 --reuse
+stamp "stage joint_image: SR image -> frozen CRNN; content loss (CRNN features of SR vs HR) + SR loss"
+train --config configs/demo/joint_image.yaml "${init[@]}"
 
-stamp "2/6 stage sr: TSRN-style SR network alone ($nproc processes)"
-train --config configs/demo/sr.yaml "${paths[@]}"
+stamp "stage joint_feature: SR features -> sidernn adapter -> CRNN BiLSTMs; content loss on the SR image"
+train --config configs/demo/joint_feature.yaml "${init[@]}"
 
-stamp "3/6 stage recognizer: CRNN on HR images"
-train --config configs/demo/recognizer.yaml "${paths[@]}"
+stamp "control sr_more: the sr stage trained on for the joint stages' steps, SR loss only"
+train --config configs/demo/sr_more.yaml "train.init=$runs/sr/best_psnr_model.pth"
 
-stamp "4/6 merging the sr and recognizer stages into one full checkpoint"
-"$TSR_PY" -m tsr merge --sr "$runs/sr/best_psnr_model.pth" --recognizer "$runs/recognizer/best_acc_model.pth" \
-  --out "$runs/sr+recognizer.pth"
-
-stamp "5/6 stage joint_feature: SR features -> sidernn adapter -> CRNN, uncertainty weighting"
-train --config configs/demo/joint_feature.yaml "${paths[@]}" "train.init=$runs/sr+recognizer.pth"
-
-stamp "6/6 evaluating on $data/test (every row read by the recognizer stage's CRNN)"
-"$TSR_PY" -m tsr eval --data "$data/test" --out "$out" --recognizer "$runs/recognizer/best_acc_model.pth" \
-  --ckpt "$runs/sr/best_psnr_model.pth:TSRN (sr stage)" \
-         "$runs/joint_feature/best_psnr_model.pth:TSRN + sidernn, uncertainty (joint_feature)"
-stamp "done; tables and pictures in $out"
+rows=("$runs/sr/best_psnr_model.pth:sr"
+      "$runs/sr_more/last.pth:sr_more (control, sr + 150 steps of SR loss)"
+      "$runs/joint_image/last.pth:joint_image (content loss of the frozen CRNN)"
+      "$runs/joint_feature/last.pth:joint_feature (sidernn adapter + BiLSTMs; content loss)")
+stamp "evaluating on $data/test: every row read by both judges, the recognizer stage's CRNN and the reader (ConvCTC)"
+"$TSR_PY" -m tsr eval --data "$data/test" --out "$out/judges" --ckpt "${rows[@]}" \
+  --recognizer "crnn:$runs/recognizer/best_acc_model.pth" --recognizer "convctc:$runs/reader/best_acc_model.pth"
+# with judges every row is read by them; a model's own reading (joint_feature: through its adapter) needs a
+# tsr eval without --recognizer
+stamp "evaluating on $data/test: the joint_feature model reads its own features (through its adapter)"
+"$TSR_PY" -m tsr eval --data "$data/test" --out "$out/own" --ckpt "${rows[3]}"
+stamp "done; tables and pictures in $out/{judges,own}"

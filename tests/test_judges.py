@@ -21,6 +21,7 @@ def files(tmp_path_factory):
 def test_parse_spec():
     assert parse_spec("aster:demo.pth.tar") == ("aster", "demo.pth.tar")
     assert parse_spec("MORAN:/w/moran.pth") == ("moran", "/w/moran.pth")
+    assert parse_spec("convctc:runs/reader/best.pth") == ("convctc", "runs/reader/best.pth")   # the demo's reader
     assert parse_spec("runs/a:b/best.pth") == (None, "runs/a:b/best.pth")    # not a kind: a path
     with pytest.raises(TsrError, match="no path after 'crnn:'"):
         parse_spec("crnn:")

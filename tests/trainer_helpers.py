@@ -24,6 +24,15 @@ def stage_config(stage: str) -> str:
     return str(REPO / "configs" / "demo" / f"{stage}.yaml")
 
 
+def tiny_stage(stage: str, data_root: Path, out_root: Path, **extra):
+    """(resolved config, built FullModel) of the tiny version of demo stage `stage`."""
+    from tsr.config import load_config
+    from tsr.models.build import build_model
+
+    cfg = load_config(stage_config(stage), tiny_overrides(data_root, out_root, **extra))
+    return cfg, build_model(cfg)
+
+
 def torchrun(args: list[str], nproc: int = 2, timeout: int = 300, wait: bool = True):
     """`torchrun --standalone --nproc_per_node=N -m tsr.train ARGS` from the repository root."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

@@ -3,8 +3,8 @@ checkpoint that holds a recognizer). A judge owns its preprocessing, decoding an
 images [B, C, H, W] in [0,1] (RGB, optionally + mask) of any size and returns words of lower-case letters and
 digits, exactly as TextZoom compares them. The evaluator, `tsr read` and validation take judges from here.
 
-A judge is named on the command line as KIND:PATH (KIND one of crnn | aster | moran; PATH a public file or a tsr
-checkpoint of that recognizer) or as PATH alone (any checkpoint tsr reads that holds a recognizer).
+A judge is named on the command line as KIND:PATH (KIND one of crnn | aster | moran | convctc; PATH a public file
+or a tsr checkpoint of that recognizer) or as PATH alone (any checkpoint tsr reads that holds a recognizer).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tsr import inference
 from tsr.errors import TsrError
 from tsr.metrics.text import normalize_for_accuracy
 
-LABELS = {"crnn": "CRNN", "aster": "ASTER", "moran": "MORAN"}   # recognizer type -> table label
+LABELS = {"crnn": "CRNN", "aster": "ASTER", "moran": "MORAN", "convctc": "ConvCTC"}   # recognizer type -> table label
 KINDS = tuple(LABELS)
 
 # images [B, C, H, W] in [0,1] -> normalised words

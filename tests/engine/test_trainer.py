@@ -32,7 +32,8 @@ def test_stage_checks_name_the_offending_setting(data_root, tmp_path):
     cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.tasks": "[sr,rec]"})
     with pytest.raises(ConfigError, match=r"train.tasks has 'rec' but model.parts \['sr', 'head'\] lacks \['recognizer'\]"):
         StageTasks(cfg, build_model(cfg))
-    cfg = tiny_cfg("joint_image", data_root, tmp_path, **{"train.tasks": "[sr]"})
+    cfg = tiny_cfg("joint_image", data_root, tmp_path, **{"train.tasks": "[sr]", "train.task_weights": "{}",
+                                                          "model.recognizer.trainable": "head_only"})
     with pytest.raises(ConfigError, match="part 'recognizer' is trainable but no loss"):
         StageTasks(cfg, build_model(cfg))
     cfg = tiny_cfg("joint_feature", data_root, tmp_path, **{"model.recognizer.trainable": "all"})
@@ -141,8 +142,8 @@ def test_lr_scale_gives_a_part_its_own_rate(data_root, tmp_path):
 def test_align_task_regresses_the_adapter_onto_the_recognizers_hr_sequence(data_root, tmp_path):
     from tsr.data.lmdb_dataset import build_train_dataset, collate
 
-    cfg = tiny_cfg("joint_feature", data_root, tmp_path, **{"model.recognizer.trainable": "none"})
-    assert cfg["train"]["tasks"] == ["sr", "rec", "align"]
+    cfg = tiny_cfg("joint_feature", data_root, tmp_path, **{"model.recognizer.trainable": "none",
+                                                            "train.tasks": "[sr,rec,align]", "train.task_weights": "{}"})
     model = build_model(cfg)
     tasks = StageTasks(cfg, model)
     batch = collate([build_train_dataset([data_root / "train"])[i] for i in range(2)])
@@ -154,7 +155,7 @@ def test_align_task_regresses_the_adapter_onto_the_recognizers_hr_sequence(data_
     losses["align"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model["adapter"].parameters())
     assert all(p.grad is None for p in model["recognizer"].parameters())   # the target is fixed
-    cfg = tiny_cfg("joint_image", data_root, tmp_path, **{"train.tasks": "[sr,rec,align]"})
+    cfg = tiny_cfg("joint_image", data_root, tmp_path, **{"train.tasks": "[sr,rec,align]", "train.task_weights": "{}"})
     with pytest.raises(ConfigError, match=r"train.tasks has 'align' but .* lacks \['adapter'\]"):
         StageTasks(cfg, build_model(cfg))
 
@@ -209,7 +210,7 @@ def test_model_and_task_lists_that_cannot_train_are_named(data_root, tmp_path):
     with pytest.raises(ConfigError, match="add 'head': image level.*or the SR features \\(add 'adapter'"):
         build_model(tiny_cfg("joint_image", data_root, tmp_path, **{"model.parts": "[sr,recognizer]"}))
     with pytest.raises(ConfigError, match="'train.tasks' with train.weighting=uncertainty: tasks must be"):
-        build_model(tiny_cfg("joint_feature", data_root, tmp_path, **{"train.tasks": "[]"}))
+        build_model(tiny_cfg("joint_feature", data_root, tmp_path, **{"train.tasks": "[]", "train.weighting": "uncertainty"}))
     cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.tasks": "[]"})
     with pytest.raises(ConfigError, match="'train.tasks' is empty"):
         StageTasks(cfg, build_model(cfg))

@@ -189,7 +189,8 @@ class _Run:
             # others, whose gradients just accumulate locally (same result, accum_steps times less traffic).
             sync = micro == accum - 1 or self.world == 1
             with nullcontext() if sync else self.train_module.no_sync():
-                total, losses = self.tasks.forward_losses(self.train_module, batch, self.device, self.amp, self.channels_last)
+                total, losses = self.tasks.forward_losses(self.train_module, batch, self.device, self.amp,
+                                                          self.channels_last, step=self.state.step)
                 self.scaler.scale(total / accum).backward()
             values = torch.stack([total.detach().float()] + [losses[t].detach().float() for t in self.tasks.tasks])
             sums = values if sums is None else sums + values

@@ -20,7 +20,8 @@ from torch import nn
 from tsr.config import ConfigError
 
 # Which likelihood each task's loss stands for (see the module docstring).
-TASK_KINDS = {"sr": "regression", "rec": "classification", "align": "regression"}
+TASK_KINDS = {"sr": "regression", "rec": "classification", "align": "regression", "distill": "classification",
+              "content": "regression"}
 
 
 def _check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
@@ -47,9 +48,12 @@ class AverageWeighting(nn.Module):
         if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError(f"task weights must be >= 0 with a positive sum, got {self.weights}")
 
-    def forward(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        total = sum(self.weights[t] * losses[t] for t in self.tasks)
-        return total / sum(self.weights.values())
+    def forward(self, losses: Mapping[str, torch.Tensor], active: Optional[set] = None) -> torch.Tensor:
+        """`active`: the tasks that count now (None: all); the others are multiplied by 0 (still in the graph,
+        as DDP needs every parameter to get a gradient) and left out of the normalisation."""
+        weights = {t: w if active is None or t in active else 0.0 for t, w in self.weights.items()}
+        total = sum(weights[t] * losses[t] for t in self.tasks)
+        return total / sum(weights.values())
 
     def scalars(self) -> dict[str, float]:
         return {f"weight/{t}": w / sum(self.weights.values()) for t, w in self.weights.items()}
@@ -65,12 +69,15 @@ class UncertaintyWeighting(nn.Module):
         self.tasks = _check_tasks(tasks)
         self.log_vars = nn.Parameter(torch.full((len(self.tasks),), float(init_log_var)))
 
-    def forward(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, losses: Mapping[str, torch.Tensor], active: Optional[set] = None) -> torch.Tensor:
+        """`active`: the tasks that count now (None: all); the others' terms, log-variance included, are
+        multiplied by 0 (their s does not drift while the task waits)."""
         total = 0.0
         for i, task in enumerate(self.tasks):
             s = self.log_vars[i].float()
             scale = 0.5 if TASK_KINDS[task] == "regression" else 1.0
-            total = total + scale * torch.exp(-s) * losses[task] + 0.5 * s
+            term = scale * torch.exp(-s) * losses[task] + 0.5 * s
+            total = total + (term if active is None or task in active else 0.0 * term)
         return total
 
     def sigmas(self) -> dict[str, float]:

@@ -14,6 +14,7 @@ from tsr.images import image_channels
 from tsr.losses.weighting import build_weighting, is_learned
 from tsr.models import adapters
 from tsr.models.aster import Aster
+from tsr.models.convctc import ConvCTC
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
 from tsr.models.moran import Moran
@@ -58,6 +59,7 @@ RECOGNIZERS = Registry("model.recognizer.type")
 RECOGNIZERS.register("crnn", CRNN)
 RECOGNIZERS.register("aster", lambda **crnn_keys: Aster())   # one public architecture: CRNN's size keys do not apply
 RECOGNIZERS.register("moran", lambda **crnn_keys: Moran())
+RECOGNIZERS.register("convctc", ConvCTC)
 ADAPTERS = Registry("model.adapter.type")
 for _kind in adapters.ADAPTER_KINDS:
     ADAPTERS.register(_kind, partial(adapters.build_adapter, _kind))

@@ -127,7 +127,8 @@ class FullModel(nn.ModuleDict):
       - "features" [B, F, h, w] = sr(lr)                              (with sr)
       - "sr"       [B, C, H, W] = head(features, inputs)              (with sr + head; the head may add the
                                                                        bicubic upscaling of the LR input)
-      - "sequence" [T, B, D] = adapter(features)                      (with an adapter: feature level)
+      - "sequence" [T, B, D] = adapter(features)                      (with an adapter: feature level; features
+                                                                       detached while detach_adapter_input)
       - "logits"   [T, B, classes]: recognizer.decode_sequence(sequence) with an adapter (feature level),
         else recognizer(sr image) (image level), else recognizer(inputs) (recognizer alone: inputs are images).
     """
@@ -139,6 +140,9 @@ class FullModel(nn.ModuleDict):
             if part.name != key:
                 raise ValueError(f"FullModel part stored under '{key}' is named '{part.name}'")
         super().__init__(parts)
+        # Feature level: the adapter reads the SR features without passing gradient back to the SR network
+        # (train.feature_grad_start sets it per step: a new adapter learns before its losses reach the SR net).
+        self.detach_adapter_input = False
 
     def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -153,6 +157,8 @@ class FullModel(nn.ModuleDict):
         x = inputs if source is None else out[PARTS[source].output]
         if name == "head":
             return self["head"](x, inputs)
+        if name == "adapter" and self.detach_adapter_input:
+            x = x.detach()
         if name == "recognizer" and source == "adapter":
             return self["recognizer"].net.decode_sequence(x)   # the adapter stands in for the recognizer's CNN
         return self[name](x)

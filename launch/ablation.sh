@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The adapter x weighting ablation of the joint_feature stage in one command: adapter dense / mlp / sidernn /
+# sidernn+mlp x weighting avg / uncertainty, each run evaluated from its best_acc_model.pth and its
+# best_psnr_model.pth, read (a) by each model itself through its adapter, (b) by the fixed recognizer (the
+# recognizer stage's CRNN, TextZoom's protocol) and, on the demo data, (c) by the independent reader.
+# Finished runs are reused (tsr train --reuse); an interrupted one resumes.
+#   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
+#       first stages (launch/demo_base.sh, reused when done).
+#   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, default: all GPUs); needs the
+#       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
+#       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
+#       checkpoints/recognizer/best_acc_model.pth).
+#   ABLATION_OUT=eval/results/ablation  tables: own/ (each model reads itself) and judges/ (one tsr eval with the
+#       fixed recognizer and, on the demo data, the reader as judges: one ACC table each + the combined table)
+#       (results.md/csv/json) + ablation.md
+set -euo pipefail
+configs=${CONFIGS:-configs/demo}
+if [ "$configs" = configs/demo ]; then
+  source "$(dirname "${BASH_SOURCE[0]}")/demo_base.sh"
+  recognizer=$runs/recognizer/best_acc_model.pth
+  judges=(--recognizer "crnn:$recognizer" --recognizer "convctc:$runs/reader/best_acc_model.pth")
+  test_root=$data/test
+else
+  source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+  cd "$TSR_ROOT"
+  nproc=${NPROC:-$("$TSR_PY" -c "import torch; print(max(1, torch.cuda.device_count()))")}
+  key() { "$TSR_PY" -c "from tsr.config import load_config; print(load_config('$configs/joint_feature.yaml')$1)"; }
+  runs=$(key "['run']['out_root']")
+  test_root=$(key "['data']['test_root']")
+  recognizer=${RECOGNIZER:-$runs/recognizer/best_acc_model.pth}
+  judges=(--recognizer "$recognizer")
+  paths=()
+  train() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr.train --reuse "$@"; }
+  SECONDS=0
+  stamp() { printf '[ablation] %02d:%02d %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$1"; }
+fi
+out=${ABLATION_OUT:-eval/results/ablation}
+
+ckpts=()
+for adapter in dense mlp sidernn sidernn+mlp; do
+  for weighting in avg uncertainty; do
+    name=ablation-${adapter/+/-}-$weighting
+    stamp "joint_feature: adapter $adapter, weighting $weighting (run $runs/$name)"
+    train --config "$configs/joint_feature.yaml" "model.adapter.type=$adapter" "train.weighting=$weighting" \
+      "run.name=$name"
+    for best in acc psnr; do
+      ckpts+=("$runs/$name/best_${best}_model.pth:$adapter, $weighting (best $best)")
+    done
+  done
+done
+
+combined=$out/ablation.md
+mkdir -p "$out"
+stamp "evaluating every run, read by each model itself (through its adapter)"
+"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/own" --ckpt "${ckpts[@]}"
+stamp "evaluating every run, read by the judges: ${judges[*]}"
+"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/judges" --ckpt "${ckpts[@]}" "${judges[@]}"
+{ echo "# joint_feature ablation: adapter x weighting ($configs)"; echo
+  echo "## each model reads its own output (through its adapter)"; echo; cat "$out/own/results.md"; echo
+  echo "## the judges read every row (${judges[*]})"; echo; cat "$out/judges/results.md"; echo; } > "$combined.tmp"
+mv "$combined.tmp" "$combined"
+stamp "done; combined tables in $combined"
