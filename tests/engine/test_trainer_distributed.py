@@ -28,7 +28,8 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stages(data_root, tmp_path_factory):
-    """sr -> recognizer -> merge -> joint_image (accumulation 2) and joint_feature (sidernn+mlp, uncertainty)."""
+    """sr -> recognizer -> merge -> joint_image (accumulation 2) and joint_feature (sidernn+mlp, uncertainty over
+    sr, rec, align: the demo config itself now uses avg with content and task_start)."""
     out = tmp_path_factory.mktemp("runs")
     outputs = {}
     for stage in ("sr", "recognizer"):
@@ -38,7 +39,8 @@ def stages(data_root, tmp_path_factory):
     outputs["joint_image"] = check(torchrun(["--config", stage_config("joint_image"), *tiny_overrides(
         data_root, out, **{"train.init": merged, "train.accum_steps": 2})]))
     outputs["joint_feature"] = check(torchrun(["--config", stage_config("joint_feature"), *tiny_overrides(
-        data_root, out, **{"train.init": merged, "model.adapter.type": "sidernn+mlp"})]))
+        data_root, out, **{"train.init": merged, "model.adapter.type": "sidernn+mlp", "train.weighting": "uncertainty",
+                           "train.tasks": "[sr,rec,align]", "train.task_weights": "{}", "train.task_start": "{}"})]))
     return out, outputs
 
 
