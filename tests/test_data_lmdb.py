@@ -39,8 +39,8 @@ def test_reads_textzoom_layout_and_filters_labels(tmp_path, caplog):
     assert len(ds) == 2 and ds.labels == ["hello", "ok"] and ds.indices == [1, 4]   # 1-indexed
     assert ds.dropped == {"empty": 1, "too_long": 1}
     [line] = [r.getMessage() for r in caplog.records if r.name == "tsr.data"]
-    assert str(tmp_path / "db") in line and "kept 2 of 4 records" in line and "1 longer than 25" in line
-    assert "1 empty after the 'lower' filter" in line
+    assert str(tmp_path / "db") in line and "kept 2 of 4 records" in line and "1 longer than data.max_len 25" in line
+    assert "1 label(s) empty once characters outside the 'lower' charset are removed" in line
     # the env opened to read labels is closed again: nothing is open before DataLoader workers fork
     assert os.path.realpath(tmp_path / "db") not in lmdb_dataset._ENVS
     item = ds[0]

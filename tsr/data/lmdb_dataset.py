@@ -100,6 +100,7 @@ class TextZoomLMDB(Dataset):
         self.hr_size, self.lr_size, self.mask = tuple(hr_size), tuple(lr_size), mask
         self.split = split or Path(root).name
         self.labels, self.indices, self.dropped = self._read_labels()
+        log.info("%s", self.kept_summary())
         channels = 4 if mask else 3
         self.cached = DecodedPairs.build(self._read_pixels, len(self), (channels, *self.hr_size),
                                          (channels, *self.lr_size), cache_workers, self.root) if cache else None
@@ -122,9 +123,14 @@ class TextZoomLMDB(Dataset):
                 else:
                     labels.append(label)
                     indices.append(index)
-        log.info("%s: kept %d of %d records (dropped %d empty after the '%s' filter, %d longer than %d)",
-                 self.root, len(indices), total, dropped["empty"], self.label_filter, dropped["too_long"], self.max_len)
         return labels, indices, dropped
+
+    def kept_summary(self) -> str:
+        """'ROOT: kept 3 of 5 records (left out 1 label empty after the 'lower' filter, 1 longer than 25)'."""
+        total = len(self) + sum(self.dropped.values())
+        return (f"{self.root}: kept {len(self)} of {total} records (left out {self.dropped['empty']} label(s) empty "
+                f"once characters outside the '{self.label_filter}' charset are removed, {self.dropped['too_long']} "
+                f"longer than data.max_len {self.max_len})")
 
     def _num_samples(self, raw: Optional[bytes]) -> int:
         if raw is None:

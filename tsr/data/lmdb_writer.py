@@ -10,6 +10,7 @@ from typing import Iterable, Optional
 import lmdb
 
 from tsr.errors import DataError
+from tsr.io import make_temp_dir
 
 
 def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[bytes], str]],
@@ -25,7 +26,7 @@ def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[
     if path.exists() and not overwrite:
         raise DataError(f"{path} already exists; pass overwrite=True (tsr synth: --overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".writing", dir=path.parent))
+    tmp = make_temp_dir(path.parent, prefix=f".{path.name}.", suffix=".writing")
     try:
         count = _write(tmp, records, map_size, commit_every)
         _replace_dir(tmp, path)
