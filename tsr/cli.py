@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except TsrError as e:
-        print(f"tsr {args.command}{where}: error: {e}", file=sys.stderr)
-        return 2
+        if str(e):   # a TsrError may set `label` / `exit_code` (a run stopped by a signal: "stopped", 128 + signal)
+            print(f"tsr {args.command}{where}: {getattr(e, 'label', 'error')}: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
     except OSError as e:
         if e.filename is None:    # not about a path the user gave (a lost connection, ...): keep the traceback
             raise
