@@ -6,8 +6,9 @@ from tsr.config_ranges import RANGES, range_problem
 
 
 @pytest.mark.parametrize("override, message", [
-    ("train.lr=-1", r"'train.lr' must be > 0, got -1.0"),
-    ("train.lr=.nan", r"'train.lr' must be > 0, got nan"),
+    ("train.lr=-1", r"'train.lr' must be in \(0, 1\], got -1.0"),
+    ("train.lr=.nan", r"'train.lr' must be in \(0, 1\], got nan"),
+    ("train.lr=1e30", r"'train.lr' must be in \(0, 1\], got 1e\+30"),
     ("train.lr_scale={sr: -5}", r"'train.lr_scale' must hold numbers that are each > 0, got \{'sr': -5\} \(bad: sr: -5\)"),
     ("train.weight_decay=-1", r"'train.weight_decay' must be >= 0, got -1.0"),
     ("train.warmup_steps=-3", r"'train.warmup_steps' must be >= 0, got -3"),

@@ -28,10 +28,11 @@ RANGES = {
     "eval.batch_size": ">= 1",
     "train.task_weights": "each >= 0",
     "train.sr_loss_weights": "each >= 0",
+    "train.init_min_loaded": "in [0, 1]",
     "train.steps": ">= 1",
     "train.batch_size": ">= 1",
     "train.accum_steps": ">= 1",
-    "train.lr": "> 0",
+    "train.lr": "in (0, 1]",          # Adam moves each weight by about lr per step: above 1 only diverges
     "train.lr_scale": "each > 0",
     "train.betas": "each in [0, 1)",
     "train.weight_decay": ">= 0",

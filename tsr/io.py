@@ -57,3 +57,13 @@ def make_temp_dir(parent: Path, prefix: str, suffix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
     folder.chmod(0o777 & ~umask())
     return folder
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temp files that `atomic_write` calls killed mid-write left in `folder` (`.NAME.XXXX.tmp`); only
+    for a folder this process owns (a locked run folder), since another writer's temp file looks the same."""
+    folder = Path(folder)
+    removed = sorted(p for p in folder.glob(".*.tmp") if p.is_file()) if folder.is_dir() else []
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
