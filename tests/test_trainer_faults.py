@@ -17,7 +17,6 @@ from tsr.config import load_config
 from tsr.data.synth import synthesize
 from tsr.engine.monitor import read_log
 from tsr.engine.run_folder import RunFolder
-from tsr.engine.run_lock import RunLocked
 from tsr.engine.trainer import TrainerState, TrainingError, train
 from tsr.errors import TsrError
 from tsr.models.build import build_model

@@ -315,7 +315,8 @@ class _Run:
 
 
 def _micro_batch(train: dict, world: int) -> int:
-    """The per-rank batch of one micro-step, after checking the step settings."""
+    """The per-rank batch of one micro-step, after checking that the global batch splits evenly (the ranges of the
+    step settings are checked with the config: tsr.config_ranges)."""
     batch, accum = train["batch_size"], train["accum_steps"]
     if accum < 1 or batch < 1 or batch % (world * accum):
         raise ConfigError(f"train.batch_size {batch} must be a positive multiple of ranks x train.accum_steps "
