@@ -11,6 +11,17 @@ TSR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TSR_VENV=${TSR_VENV:-$TSR_ROOT/.venv}
 base_python=${PYTHON:-python3}
 
+# One set-up at a time per environment: two shells, or two nodes of train_multinode.sh on a shared filesystem,
+# would otherwise race (one installing torch while the other uses the half-made venv). The lock lives in the
+# environment's folder and is released at the end (this file is sourced: the caller's shell keeps running).
+mkdir -p "$TSR_VENV"
+exec {tsr_setup_lock}>"$TSR_VENV/.tsr-setup.lock"
+if command -v flock >/dev/null; then
+  flock -w 3600 "$tsr_setup_lock" || { echo "[setup] waited an hour for $TSR_VENV/.tsr-setup.lock; giving up" >&2; exit 1; }
+else
+  echo "[setup] flock not found: concurrent set-ups of $TSR_VENV are not serialised" >&2
+fi
+
 if [ ! -x "$TSR_VENV/bin/python" ]; then
   if "$base_python" -c "import torch" 2>/dev/null; then
     echo "[setup] keeping the torch of $base_python: $("$base_python" -c 'import torch; print(torch.__version__)')"
@@ -37,4 +48,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   pip_install --no-deps -e "$TSR_ROOT"
   echo "$wanted" > "$stamp"
 fi
+exec {tsr_setup_lock}>&-   # closing the descriptor releases the lock
 "$TSR_PY" -c "import torch, tsr; print(f'[setup] python {__import__(\"sys\").version.split()[0]}, torch {torch.__version__}, tsr {tsr.__version__}, cuda available: {torch.cuda.is_available()}')"

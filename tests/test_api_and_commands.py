@@ -157,12 +157,12 @@ def test_sr_command_errors(tmp_path, capsys):
     assert f"--input {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not really a png")
-    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(broken), "--out", str(tmp_path)]) == 2
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(broken), "--out", str(tmp_path / "o")]) == 2
     assert f"--input file {broken} is not an image PIL can read" in capsys.readouterr().err
     crnn = crnn_file(tmp_path)
     assert main(["sr", "--ckpt", str(crnn), "--input", str(broken), "--out", str(tmp_path / "o")]) == 2
     assert "has no SR network (parts: ['recognizer'])" in capsys.readouterr().err
-    assert main(["sr", "--ckpt", str(tmp_path / "missing.pth"), "--input", str(broken), "--out", str(tmp_path)]) == 2
+    assert main(["sr", "--ckpt", str(tmp_path / "missing.pth"), "--input", str(broken), "--out", str(tmp_path / "o")]) == 2
     assert "missing.pth does not exist" in capsys.readouterr().err
 
 

@@ -38,13 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # under torchrun every rank may report; say which
+    where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
     try:
         return int(args._run(args) or 0)
     except TsrError as e:
-        # under torchrun every rank may report; say which
-        where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
-        print(f"tsr {args.command}{where}: error: {e}", file=sys.stderr)
+        if str(e):   # a TsrError may set `label` / `exit_code` (a run stopped by a signal: "stopped", 128 + signal)
+            print(f"tsr {args.command}{where}: {getattr(e, 'label', 'error')}: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
+    except OSError as e:
+        if e.filename is None:    # not about a path the user gave (a lost connection, ...): keep the traceback
+            raise
+        # a path the checks could not foresee (a disk that filled up, permissions changed mid-run)
+        print(f"tsr {args.command}{where}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"tsr {args.command}{where}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 def exit_process(code: int) -> None:

@@ -2,8 +2,10 @@
 
 The schema is `tsr/defaults.yaml`: every valid key is there with a default whose type is the key's type
 (`null` = optional, any type; `{}` = a free-form mapping). A run's config is the defaults, then each
-`_base_` file, then the file itself, then `key=value` overrides (values parsed with yaml.safe_load).
-An unknown key is an error that names the closest valid key; the resolved tree is saved with every run.
+`_base_` file, then the file itself, then `key=value` overrides (values parsed as YAML, see tsr.config_yaml:
+YAML 1.2 booleans, duplicate keys are errors). An unknown key is an error that names the closest valid key, a
+null only fits a key whose default is null, and numbers must lie in the key's range (tsr.config_ranges); the
+resolved tree is saved with every run.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from tsr.config_ranges import RANGES, range_problem
+from tsr.config_yaml import bool_from_word, load_yaml, yaml_problem
 from tsr.errors import TsrError
 from tsr.io import atomic_write_text
 from tsr.metrics.protocol import PROTOCOLS
@@ -40,7 +44,7 @@ class ConfigError(TsrError, ValueError):
 
 def load_defaults() -> dict:
     with open(DEFAULTS_PATH) as f:
-        return yaml.safe_load(f)
+        return load_yaml(f.read())
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> dict:
@@ -57,22 +61,25 @@ def build_config(tree: dict, overrides: Iterable[str] = (), source: str = "confi
     for item in overrides:
         key, value = parse_override(item)
         _merge_checked(cfg, _nest(key, value), defaults, source=f"override '{item}'")
-    _check_choices(cfg)
+    _check_values(cfg)
     return cfg
 
 
 def parse_override(item: str) -> tuple[str, Any]:
-    """'train.lr=1e-4' -> ('train.lr', 1e-4). Values go through yaml.safe_load (so 1e-4 -> float, [1,2] -> list)."""
+    """'train.lr=1e-4' -> ('train.lr', 1e-4). Values are read as YAML (so 1e-4 -> float, [1,2] -> list, off -> 'off');
+    an empty value is an error (write `key=null` to clear an optional key)."""
     if "=" not in item:
         raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.lr=1e-4)")
     key, raw = item.split("=", 1)
     key = key.strip()
     if not key:
         raise ConfigError(f"override '{item}' has an empty key")
+    if not raw.strip():
+        raise ConfigError(f"override '{item}' has no value (expected {key}=VALUE; {key}=null clears an optional key)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw)
     except yaml.YAMLError as e:
-        raise ConfigError(f"override '{item}': value is not valid YAML: {e}") from None
+        raise ConfigError(f"override '{item}': value is not valid YAML: {yaml_problem(e)}") from None
     # PyYAML (YAML 1.1) reads '1e-4' (no dot) as a string; users mean a number.
     if isinstance(value, str) and _looks_numeric(value):
         value = float(value)
@@ -105,15 +112,18 @@ def _read_with_bases(path: Path, chain: tuple) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist" + (f" (named in _base_ of {chain[-1]})" if chain else ""))
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text file (expected UTF-8 YAML)") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at top level, found {type(data).__name__}")
     bases = data.pop("_base_", [])
     if isinstance(bases, str):
         bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"config file {path}: _base_ must be a file name or a list of file names, got {bases!r}")
     merged: dict = {}
     for base in bases:
         _deep_update(merged, _read_with_bases(path.parent / base, chain + (path,)))
@@ -155,9 +165,14 @@ def _merge_checked(cfg: dict, update: dict, schema: dict, source: str, prefix: s
 
 
 def _checked_value(dotted: str, value: Any, default: Any, source: str) -> Any:
-    if default is None or value is None:
+    if default is None:
         return copy.deepcopy(value)
     expected = type(default)
+    if value is None:
+        raise ConfigError(f"config key '{dotted}' in {source} must be {expected.__name__}, got null (only keys whose "
+                          "default is null are optional)")
+    if expected is bool and bool_from_word(value) is not None:   # yes / no / on / off, as YAML 1.1 reads them
+        return bool_from_word(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
@@ -174,7 +189,9 @@ def _suggest(dotted: str, schema: dict, prefix: str) -> str:
     return f" (valid keys here: {', '.join(valid)})"
 
 
-def _check_choices(cfg: dict) -> None:
+def _check_values(cfg: dict) -> None:
+    """The one check of values after merging: names against their choices (CHOICES, the model and weighting
+    registries), then numbers against tsr.config_ranges.RANGES."""
     # imported here: both modules import this one (ConfigError)
     from tsr.losses.weighting import WEIGHTINGS
     from tsr.models.build import model_choices
@@ -187,3 +204,7 @@ def _check_choices(cfg: dict) -> None:
             continue
         if value not in allowed:
             raise ConfigError(f"config key '{dotted}' must be one of {list(allowed)}, got {value!r}")
+    for dotted in RANGES:
+        problem = range_problem(dotted, get(cfg, dotted))
+        if problem:
+            raise ConfigError(problem)

@@ -16,19 +16,7 @@ from tsr.data.lmdb_writer import write_textzoom_lmdb
 from tsr.data.transforms import load_pair_uint8, text_mask, to_float
 from tsr.errors import DataError
 
-
-def png(width, height, value=200, dark_box=None):
-    array = np.full((height, width, 3), value, np.uint8)
-    if dark_box:
-        x0, y0, x1, y1 = dark_box
-        array[y0:y1, x0:x1] = 10
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def pair(label="abc"):
-    return png(128, 32, dark_box=(10, 5, 40, 20)), png(64, 16), label
+from lmdb_records import pair, png
 
 
 def test_reads_textzoom_layout_and_filters_labels(tmp_path, caplog):
@@ -39,8 +27,8 @@ def test_reads_textzoom_layout_and_filters_labels(tmp_path, caplog):
     assert len(ds) == 2 and ds.labels == ["hello", "ok"] and ds.indices == [1, 4]   # 1-indexed
     assert ds.dropped == {"empty": 1, "too_long": 1}
     [line] = [r.getMessage() for r in caplog.records if r.name == "tsr.data"]
-    assert str(tmp_path / "db") in line and "kept 2 of 4 records" in line and "1 longer than 25" in line
-    assert "1 empty after the 'lower' filter" in line
+    assert str(tmp_path / "db") in line and "kept 2 of 4 records" in line and "1 longer than data.max_len 25" in line
+    assert "1 label(s) empty once characters outside the 'lower' charset are removed" in line
     # the env opened to read labels is closed again: nothing is open before DataLoader workers fork
     assert os.path.realpath(tmp_path / "db") not in lmdb_dataset._ENVS
     item = ds[0]

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from tsr.checkpoint import read_checkpoint
+from tsr.checkpoint.integrity import tensor_digest
 from tsr.cli import main as tsr_main
 from tsr.config import ConfigError, load_config
 from tsr.data.sampler import ResumableDistributedSampler
 from tsr.data.synth import synthesize
-from tsr.engine import trainer as trainer_module
 from tsr.engine.optim import lr_factor
 from tsr.engine.tasks import StageTasks
 from tsr.engine.trainer import TrainingError, train
@@ -81,7 +81,7 @@ def test_non_finite_loss_stops_with_a_clear_message_and_an_intact_last_checkpoin
 
     monkeypatch.setattr(StageTasks, "losses", poisoned)
     with pytest.raises(TrainingError, match=r"non-finite loss at step 4 \(total=nan, sr=nan\); stopped before the "
-                                            r"optimizer step, the last checkpoint .*last.pth is intact"):
+                                            r"optimizer step; the last checkpoint, .*last.pth, holds step 3"):
         train(cfg)
     checkpoint = read_checkpoint(tmp_path / "sr" / "last.pth")
     assert checkpoint["step"] == 3
@@ -121,10 +121,10 @@ def test_train_command_needs_a_config_or_a_run_to_resume(capsys):
 def test_weights_digest_tells_equal_from_different_weights():
     a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     b.load_state_dict(a.state_dict())
-    assert trainer_module._weights_digest(a) == trainer_module._weights_digest(b)
+    assert tensor_digest(a.state_dict()) == tensor_digest(b.state_dict())
     with torch.no_grad():
         b.bias[0] += 1e-7
-    assert trainer_module._weights_digest(a) != trainer_module._weights_digest(b)
+    assert tensor_digest(a.state_dict()) != tensor_digest(b.state_dict())
 
 
 def test_lr_scale_gives_a_part_its_own_rate(data_root, tmp_path):

@@ -1,5 +1,6 @@
 """Every stage under torchrun with 2 gloo processes: trains, ranks agree, checkpoints load; kill -9 + --resume
-reproduces the uninterrupted run; the multi-node launcher works (2 'nodes' on this machine)."""
+reproduces the uninterrupted run, and so does SIGTERM to one rank + --resume; the multi-node launcher works (2
+'nodes' on this machine)."""
 import json
 import math
 import os
@@ -131,6 +132,35 @@ def test_kill_minus_9_then_resume_reproduces_the_uninterrupted_run(data_root, tm
     assert res_sum["rank_checksums"] == ref_sum["rank_checksums"]
     assert torch.equal(read_checkpoint(tmp_path / "victim" / "last.pth")["model"]["sr.net.block1.0.weight"],
                        read_checkpoint(tmp_path / "reference" / "last.pth")["model"]["sr.net.block1.0.weight"])
+
+
+def test_sigterm_to_one_rank_then_resume_reproduces_the_uninterrupted_run(data_root, tmp_path):
+    """A scheduler's SIGTERM reaching one rank only: both ranks stop after the same step, last.pth is saved, and
+    --resume ends with weights bit-identical to a run never stopped."""
+    args = ["--config", stage_config("sr"), *tiny_overrides(
+        data_root, tmp_path, **{"train.steps": 30, "train.save_every": 1000, "train.val_every": 0})]
+    check(torchrun([*args, "run.name=reference"]))
+    victim = torchrun([*args, "run.name=victim"], wait=False)
+    log = tmp_path / "victim" / "log.jsonl"
+    deadline = time.time() + 240
+    while not (log.exists() and read_log(log)) and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    ranks = [pid for pid in descendants(victim.pid) if "tsr.train" in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert len(ranks) == 2
+    os.kill(ranks[-1], signal.SIGTERM)
+    output = victim.communicate(timeout=240)[0]
+    assert victim.returncode != 0 and "tsr train (rank 1)" not in output         # one line, from rank 0
+    last = tmp_path / "victim" / "last.pth"
+    stopped_at = read_checkpoint(last)["step"]
+    assert 0 < stopped_at < 30, "the run ended before the signal; make it longer"
+    assert (f"tsr train (rank 0): stopped: SIGTERM after step {stopped_at}: saved {last}; continue with tsr train --resume "
+            f"{tmp_path / 'victim'}") in output
+    check(torchrun(["--resume", str(tmp_path / "victim")]))
+    ref_sum = json.loads((tmp_path / "reference" / "summary.json").read_text())
+    res_sum = json.loads((tmp_path / "victim" / "summary.json").read_text())
+    assert res_sum["rank_checksums"] == ref_sum["rank_checksums"]          # every weight and buffer, bit for bit
+    resumed, reference = (read_checkpoint(tmp_path / run / "last.pth")["model"] for run in ("victim", "reference"))
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
 
 
 def descendants(pid: int) -> list[int]:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tsr.checkpoint import public
+from tsr.checkpoint.integrity import DIGEST_KEY, non_finite_keys, tensor_digest
 from tsr.checkpoint.public import FORMAT, VERSION
 from tsr.errors import CheckpointError
 from tsr.io import atomic_write
@@ -58,9 +59,17 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict, ste
 
 def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """torch.save `payload` (tensors moved to CPU, NumPy values made plain) atomically, after checking that it
-    holds only what `torch.load(weights_only=True)` accepts, so a file is never written that tsr cannot read."""
+    holds only what `torch.load(weights_only=True)` accepts, so a file is never written that tsr cannot read, and
+    that its model weights are finite. The file carries the digest of its tensors (`tensors_sha256`), checked on
+    read."""
     payload = _plain(payload)
     _check_plain(payload, "checkpoint")
+    bad = non_finite_keys(payload.get("model", {}))
+    if bad:
+        raise CheckpointError(f"refusing to write {path}: non-finite weights (NaN/inf) in {len(bad)} tensor(s), "
+                              f"{', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}; a "
+                              "checkpoint is never written with them")
+    payload[DIGEST_KEY] = tensor_digest(payload)
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -157,4 +166,8 @@ def _checked_tsr(obj: dict, path: Path) -> dict:
     for key, kind in (("model", Mapping), ("config", Mapping)):
         if not isinstance(obj.get(key), kind):
             raise CheckpointError(f"{path}: tsr checkpoint without a '{key}' dict (keys: {sorted(obj)})")
+    stored = obj.get(DIGEST_KEY)        # files written before tsr stored digests have none
+    if stored is not None and stored != tensor_digest(obj):
+        raise CheckpointError(f"{path}: its tensors do not match the checksum stored with them: the file was damaged "
+                              "after it was written (flipped bits on a disk or in a copy); use another copy")
     return obj

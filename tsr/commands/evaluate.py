@@ -38,8 +38,11 @@ def parse_ckpt_arg(text: str) -> tuple[str, str]:
 def run(args):
     from tsr import dist
     from tsr.engine.run_eval import run_eval
+    from tsr.outputs import check_output_dir
 
     ckpts = [parse_ckpt_arg(c) for c in args.ckpt]
+    if dist.is_main():
+        check_output_dir(args.out, "--out")      # before the evaluation, not after it
     # under torchrun: each rank evaluates an unpadded share, sums are all-reduced (exact counts); rank 0 writes
     with dist.session(args.device) as device:
         result = run_eval(data_root=args.data, ckpts=ckpts, recognizers=args.recognizer, config_path=args.config,

@@ -15,10 +15,12 @@ def add_arguments(parser):
 def run(args):
     from tsr.checkpoint import merge_checkpoints, write_checkpoint
     from tsr.errors import TsrError
+    from tsr.outputs import check_output_file
 
     sources = {"sr": args.sr, "head": args.head, "recognizer": args.recognizer, "adapter": args.adapter}
     if all(value is None for value in sources.values()):
         raise TsrError("give at least one of --sr, --head, --recognizer, --adapter")
+    check_output_file(args.out, "--out")
     merged = merge_checkpoints(**sources)
     write_checkpoint(args.out, merged)
     for part, source in merged["merged_from"].items():

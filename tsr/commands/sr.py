@@ -5,15 +5,17 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+PREDICTIONS = "predictions.tsv"
 HELP = "super-resolve your own word images (a file or a folder of them) with a checkpoint"
 
 
 def add_arguments(parser):
     parser.add_argument("--ckpt", required=True, help="checkpoint with sr + head parts (tsr or TextZoom TSRN)")
     parser.add_argument("--input", required=True, help="an image file, or a folder of images (any PIL format)")
-    parser.add_argument("--out", required=True, help="folder for the SR PNGs (and predictions.tsv)")
+    parser.add_argument("--out", required=True, help="folder for the SR PNGs (and predictions.tsv); never the "
+                                                     "--input folder: inputs are never overwritten")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
 
 
 def list_images(path: str | Path) -> list[Path]:
@@ -55,6 +57,21 @@ def output_names(files: list[Path]) -> list[str]:
     return [f"{f.stem}.png" if stems.count(f.stem) == 1 else f"{f.name}.png" for f in files]
 
 
+def check_inputs_kept(input_path: str | Path, files: list[Path], out: Path, names: list[str]) -> None:
+    """TsrError when writing `names` into `out` would overwrite an input image, or mix outputs into the --input
+    folder (a second run would read them as inputs)."""
+    from tsr.errors import TsrError
+
+    if Path(input_path).is_dir() and out.resolve() == Path(input_path).resolve():
+        raise TsrError(f"--out {out} is the --input folder; SR images would be written among (and over) your images. "
+                       "Choose another --out folder")
+    inputs = {f.resolve() for f in files}
+    clashes = [name for name in [*names, PREDICTIONS] if (out / name).resolve() in inputs]
+    if clashes:
+        raise TsrError(f"--out {out}: writing {', '.join(clashes[:3])} would overwrite the input image(s) of the same "
+                       "name; choose another --out folder")
+
+
 def png_bytes(image) -> bytes:
     """[C, H, W] in [0,1] -> PNG bytes of its RGB channels (a mask channel is dropped)."""
     import numpy as np
@@ -69,20 +86,23 @@ def png_bytes(image) -> bytes:
 def run(args):
     import torch
 
-    from tsr import api
+    from tsr import api, dist
     from tsr.errors import TsrError
     from tsr.io import atomic_write_bytes, atomic_write_text
+    from tsr.outputs import check_output_dir
 
     if args.batch_size < 1:
         raise TsrError(f"--batch-size must be >= 1, got {args.batch_size}")
     files = list_images(args.input)
-    model, cfg = api.load(args.ckpt, device=args.device)
+    out = check_output_dir(args.out, "--out")
+    names = output_names(files)
+    check_inputs_kept(args.input, files, out, names)
+    device = dist.init(args.device)
+    model, cfg = api.load(args.ckpt, device=device)
     if "sr" not in model or "head" not in model:
         raise TsrError(f"--ckpt {args.ckpt} has no SR network (parts: {list(model.keys())}); expected sr + head")
     data = cfg["data"]
     lr_size = (data["lr_height"], data["lr_width"])
-    out = Path(args.out)
-    names = output_names(files)
     predictions = []
     for start in range(0, len(files), args.batch_size):
         batch_files = files[start:start + args.batch_size]
@@ -94,6 +114,6 @@ def run(args):
             predictions += zip((f.name for f in batch_files), api.recognize(model, sr, cfg))
     print(f"{len(files)} SR images ({sr.shape[-2]}x{sr.shape[-1]}) written to {out}")
     if "recognizer" in model:
-        atomic_write_text(out / "predictions.tsv", "file\ttext\n" + "".join(f"{f}\t{t}\n" for f, t in predictions))
-        print(f"predictions: {out / 'predictions.tsv'}")
+        atomic_write_text(out / PREDICTIONS, "file\ttext\n" + "".join(f"{f}\t{t}\n" for f, t in predictions))
+        print(f"predictions: {out / PREDICTIONS}")
     return 0

@@ -25,6 +25,7 @@ def run(args):
     from tsr.engine.run_folder import previous_run, resolve_resume, run_dir_of
     from tsr.engine.trainer import train
     from tsr.errors import TsrError
+    from tsr.outputs import check_output_dir
 
     # rank 0 tells the story; the other ranks speak only when something is wrong
     logging.basicConfig(level=logging.INFO if dist.is_main() else logging.WARNING,
@@ -37,6 +38,7 @@ def run(args):
                            source=f"config stored in {path}")
     else:
         raise TsrError("give --config CFG (a new run) or --resume RUN (continue one)")
+    check_output_dir(run_dir_of(cfg), "run folder (run.out_root/run.name)")
     resume = args.resume
     if args.reuse and not resume:
         found = previous_run(cfg)

@@ -7,7 +7,9 @@ nothing is open when DataLoader workers fork); images are read through an env op
 process, so every process keeps one env per path (`shared_env`) and a forked worker that inherited one (the
 parent read samples itself before) closes its copy and opens its own.
 
-A corrupt record (missing label or image key, undecodable image) is never replaced by another sample:
+data.mdb is checked against its header before it is mapped (tsr.data.lmdb_check: a truncated file is a DataError,
+not a bus error). A corrupt record (missing label or image key, undecodable image or decompression bomb, a
+damaged LMDB page under its keys) is never replaced by another sample:
 `__getitem__` returns None and `collate` drops it and counts it in `batch["corrupt"]`. Training sums that count
 and reports it; evaluation reports it per split beside the metrics.
 """
@@ -21,10 +23,12 @@ from typing import Optional, Sequence
 
 import lmdb
 import torch
+from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
 from tsr.data.cache import DecodedPairs
 from tsr.charset import alphabet_for, filter_label
+from tsr.data.lmdb_check import check_lmdb_file
 from tsr.data.transforms import load_pair_uint8, to_float
 from tsr.errors import DataError
 from tsr.images import image_channels
@@ -40,6 +44,7 @@ def open_lmdb(root) -> lmdb.Environment:
         raise DataError(f"data path {root} does not exist (expected a TextZoom LMDB folder with data.mdb)")
     if not (root / "data.mdb").is_file():
         raise DataError(f"data path {root} is not an LMDB (expected a folder holding data.mdb and lock.mdb)")
+    check_lmdb_file(root / "data.mdb")
     try:
         return lmdb.open(str(root), readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
     except lmdb.Error as e:
@@ -96,17 +101,21 @@ class TextZoomLMDB(Dataset):
         self.hr_size, self.lr_size, self.mask = tuple(hr_size), tuple(lr_size), mask
         self.split = split or Path(root).name
         self.labels, self.indices, self.dropped = self._read_labels()
+        log.info("%s", self.kept_summary())
         channels = image_channels(mask)
         self.cached = DecodedPairs.build(self._read_pixels, len(self), (channels, *self.hr_size),
                                          (channels, *self.lr_size), cache_workers, self.root) if cache else None
 
     def _read_labels(self):
-        with _env_for_init(self.root) as env, env.begin() as txn:
-            total = self._num_samples(txn.get(b"num-samples"))
-            # a record without a label stays in (label None) so that reading it reports it as corrupt
+        with _env_for_init(self.root) as env, _Reader(env) as reader:
+            raw = reader.get(b"num-samples")
+            if reader.damaged:
+                raise DataError(f"data path {self.root}: the LMDB is damaged where 'num-samples' is stored")
+            total = self._num_samples(raw)
+            # a record without a readable label stays in (label None) so that reading it reports it as corrupt
             labels, indices, dropped = [], [], {"empty": 0, "too_long": 0}
             for index in range(1, total + 1):
-                value = txn.get(b"label-%09d" % index)
+                value = reader.get(b"label-%09d" % index)
                 label = None if value is None else filter_label(value.decode("utf-8", "replace"), self.label_filter)
                 if label == "":
                     dropped["empty"] += 1
@@ -115,9 +124,14 @@ class TextZoomLMDB(Dataset):
                 else:
                     labels.append(label)
                     indices.append(index)
-        log.info("%s: kept %d of %d records (dropped %d empty after the '%s' filter, %d longer than %d)",
-                 self.root, len(indices), total, dropped["empty"], self.label_filter, dropped["too_long"], self.max_len)
         return labels, indices, dropped
+
+    def kept_summary(self) -> str:
+        """'ROOT: kept 3 of 5 records (left out 1 label empty after the 'lower' filter, 1 longer than 25)'."""
+        total = len(self) + sum(self.dropped.values())
+        return (f"{self.root}: kept {len(self)} of {total} records (left out {self.dropped['empty']} label(s) empty "
+                f"once characters outside the '{self.label_filter}' charset are removed, {self.dropped['too_long']} "
+                f"longer than data.max_len {self.max_len})")
 
     def _num_samples(self, raw: Optional[bytes]) -> int:
         if raw is None:
@@ -139,14 +153,16 @@ class TextZoomLMDB(Dataset):
         index, label = self.indices[i], self.labels[i]
         if label is None:
             return None
-        with shared_env(self.root).begin() as txn:
-            hr_bytes = next((b for b in (txn.get((k % index).encode()) for k in HR_KEYS) if b is not None), None)
-            lr_bytes = txn.get(b"image_lr-%09d" % index)
+        with _Reader(shared_env(self.root)) as reader:
+            hr_bytes = next((b for b in (reader.get((k % index).encode()) for k in HR_KEYS) if b is not None), None)
+            lr_bytes = reader.get(b"image_lr-%09d" % index)
         if hr_bytes is None or lr_bytes is None:
             return None
         try:
             return load_pair_uint8(hr_bytes, lr_bytes, self.hr_size, self.lr_size, self.mask)
-        except (OSError, ValueError, SyntaxError):  # PIL's errors for undecodable images
+        # PIL's errors for undecodable images; a decompression bomb (an image declaring more pixels than PIL's
+        # MAX_IMAGE_PIXELS) is a damaged record too
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             return None
 
     def __getitem__(self, i: int) -> Optional[dict]:
@@ -156,6 +172,30 @@ class TextZoomLMDB(Dataset):
         hr, lr = pixels
         return {"lr": to_float(lr), "hr": to_float(hr), "label": self.labels[i], "index": self.indices[i],
                 "split": self.split}
+
+
+class _Reader:
+    """Reads keys in one read transaction; a damaged page under a key (lmdb.CorruptedError, ...) reads as a missing
+    value, i.e. a corrupt record. LMDB marks a transaction that met an error as failed (every later get fails too),
+    so the transaction is replaced after one: records on intact pages stay readable."""
+
+    def __init__(self, env: lmdb.Environment):
+        self.env, self.txn, self.damaged = env, env.begin(), 0
+
+    def get(self, key: bytes) -> Optional[bytes]:
+        try:
+            return self.txn.get(key)
+        except lmdb.Error:
+            self.damaged += 1
+            self.txn.abort()
+            self.txn = self.env.begin()
+            return None
+
+    def __enter__(self) -> "_Reader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.txn.abort()
 
 
 def collate(batch: Sequence[Optional[dict]]) -> dict:

@@ -10,6 +10,7 @@ from typing import Iterable, Optional
 import lmdb
 
 from tsr.errors import DataError
+from tsr.io import make_temp_dir
 
 
 def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[bytes], str]],
@@ -18,14 +19,17 @@ def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[
 
     A None image leaves that key out (tests use this to make corrupt records). The LMDB is written into a temp
     folder next to `path` and renamed into place at the end, so a killed run never leaves a half-written LMDB
-    that looks valid at `path`. An existing `path` is an error unless `overwrite`. `map_size` is the largest the
-    LMDB may grow to (address space only: the file holds just what is written).
+    that looks valid at `path` (what it left is removed by the next write of `path`). An existing `path` is an
+    error unless `overwrite`. `map_size` is the largest the LMDB may grow to (address space only: the file holds
+    just what is written).
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise DataError(f"{path} already exists; pass overwrite=True (tsr synth: --overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".writing", dir=path.parent))
+    for leftover in [*path.parent.glob(f".{path.name}.*.writing"), *path.parent.glob(f".{path.name}.*.old")]:
+        shutil.rmtree(leftover, ignore_errors=True)   # what a killed earlier write of `path` left behind
+    tmp = make_temp_dir(path.parent, prefix=f".{path.name}.", suffix=".writing")
     try:
         count = _write(tmp, records, map_size, commit_every)
         _replace_dir(tmp, path)

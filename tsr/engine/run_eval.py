@@ -14,6 +14,7 @@ from tsr.engine.evaluator import evaluate
 from tsr.engine.pictures import SampleKeeper
 from tsr.engine.rows import evaluation_rows
 from tsr.io import atomic_write
+from tsr.errors import DataError, TsrError
 from tsr.judges import load_judges
 from tsr.metrics.paper_tables import render_all, write_tables
 
@@ -36,9 +37,12 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
     cfg = (load_config(config_path, overrides) if config_path or not models
            else build_config(models[0][2], overrides, source=f"config of {ckpts[0][0]}"))
     data = cfg["data"]
+    for (path, _), (_, model, model_cfg) in zip(ckpts, models):
+        _check_sizes(path, model, model_cfg, data)
     split_names = list(splits or data["test_splits"])
     # one pass: a decoded cache would only add its build time
     datasets = load_test_splits(data_root, split_names, **{**dataset_options(data), "mask": True, "cache": False})
+    _report_kept(datasets)
     judges = {j.name: j.read for j in load_judges(recognizers, device)} if recognizers else None
     recognizer = None if judges else _pick_recognizer(models)
     rows = evaluation_rows(models, own_text=not judges)
@@ -62,6 +66,26 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
                 paths.append(atomic_write(Path(out_dir) / f"pictures_{split}.png", lambda f, g=grid: g.save(f, "PNG")))
             print("written: " + ", ".join(str(p) for p in paths))
     return results
+
+
+def _check_sizes(path: str, model, model_cfg: dict, data: dict) -> None:
+    """A checkpoint's SR images must have the size of the evaluation's HR images (and read its LR size)."""
+    keys = ("lr_height", "lr_width", "hr_height", "hr_width")
+    if "sr" in model and any(model_cfg["data"][k] != data[k] for k in keys):
+        own = model_cfg["data"]
+        raise TsrError(f"--ckpt {path} turns {own['lr_height']}x{own['lr_width']} LR images into "
+                       f"{own['hr_height']}x{own['hr_width']} SR images, but this evaluation reads LR "
+                       f"{data['lr_height']}x{data['lr_width']} and HR {data['hr_height']}x{data['hr_width']} "
+                       f"(data.lr_* / data.hr_* of --config or the overrides); evaluate it with its own sizes")
+
+
+def _report_kept(datasets: dict) -> None:
+    """Say how many labels each split leaves out and why; a split with nothing left is an error, not a table of '-'."""
+    for split, dataset in datasets.items():
+        if len(dataset) == 0:
+            raise DataError(f"test split '{split}' has nothing to evaluate: {dataset.kept_summary()}")
+        if sum(dataset.dropped.values()) and dist.is_main():
+            print(f"{split}: {dataset.kept_summary()}")
 
 
 def _pick_recognizer(models):

@@ -1,10 +1,13 @@
 """The run folder's rules (RUN = run.out_root/run.name): what an earlier run left there, whether this config may
 reuse or resume it, where a stage's weights start from (train.init, resume), and which checkpoints are written
 (last.pth with the training state, best_*_model.pth with weights only). Rank 0 writes; every rank reads.
+One run folder belongs to one run: rank 0 holds RUN/run.lock (tsr.engine.run_lock) from `open` to `close`, and
+clears what killed writes left behind (temp files of atomic writes) once it holds it.
 """
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,8 +15,11 @@ from torch import nn
 
 from tsr.checkpoint import load_model_state, read_checkpoint, save_checkpoint
 from tsr.config import ConfigError, build_config, save_config
+from tsr import dist
 from tsr.engine.rng import restore_rng_state
+from tsr.engine.run_lock import RunLock, RunLocked
 from tsr.errors import TsrError
+from tsr.io import remove_temp_files
 
 log = logging.getLogger("tsr.train")
 
@@ -79,9 +85,25 @@ class RunFolder:
     def __init__(self, cfg: dict, is_main: bool):
         self.cfg, self.is_main = cfg, is_main
         self.path = run_dir_of(cfg)
+        self.lock = RunLock(self.path)
 
     def open(self, resume: Optional[str]) -> Optional[dict]:
-        """The checkpoint to resume from, or None for a fresh run; a fresh run never overwrites another's."""
+        """Lock the folder (a second run fails at once, on every rank), then: the checkpoint to resume from, or None
+        for a fresh run; a fresh run never overwrites another's."""
+        problem = None
+        if self.is_main:
+            try:
+                self.lock.acquire()
+            except RunLocked as e:
+                problem = str(e)
+        problems = [p for p in dist.all_gather_object(problem) if p]
+        if problems:
+            raise RunLocked(problems[0])
+        if self.is_main:
+            removed = remove_temp_files(self.path)
+            if removed:
+                log.info("%s: removed %d unfinished write(s) of an earlier run: %s", self.path, len(removed),
+                         ", ".join(p.name for p in removed))
         if resume is not None:
             path = resolve_resume(resume)
             checkpoint = read_checkpoint(path, expected_format="tsr")
@@ -102,13 +124,20 @@ class RunFolder:
             save_config(self.cfg, self.path / "config.yaml")
         return None
 
+    def close(self) -> None:
+        """Release the folder (rank 0); a run that dies without calling this leaves a stale lock, taken over later."""
+        self.lock.release()
+
     def init_weights(self, model: nn.Module, path: str) -> None:
-        """Start this stage from an earlier stage's (or a public) checkpoint: one strict=False load, reported."""
+        """Start this stage from an earlier stage's (or a public) checkpoint: one strict=False load, reported. Fewer
+        than train.init_min_loaded of the model's tensors filled is an error naming what did not fit."""
         checkpoint = read_checkpoint(path)
         report = load_model_state(model, checkpoint["model"], strict=False, source=f"train.init {path}")
-        if not report.loaded:
-            raise TsrError(f"train.init {path}: no tensor of it fits this model (parts {list(model.keys())}):\n"
-                           f"{report}")
+        total = len(report.loaded) + len(report.missing) + len(report.wrong_shape)
+        least = self.cfg["train"]["init_min_loaded"]
+        if not report.loaded or len(report.loaded) < least * total:
+            raise TsrError(f"train.init {path}: only {len(report.loaded)} of this model's {total} tensors fit (parts "
+                           f"{list(model.keys())}; train.init_min_loaded is {least}); what did not fit:\n{report}")
         if self.is_main:
             log.info("%s", report)
 
@@ -151,7 +180,8 @@ class RunFolder:
         messages = []
         for metric, name in BEST.items():
             value, best = score[metric], getattr(state, f"best_{metric}")
-            if value is not None and (best is None or value > best):
+            # a NaN score (weights gone wrong) never becomes best: NaN > x is False, but `best is None` is not
+            if value is not None and math.isfinite(value) and (best is None or value > best):
                 setattr(state, f"best_{metric}", value)
                 setattr(state, f"best_{metric}_step", state.step)
                 self.save(name, model, state.step, metrics={"val": dict(results), f"A-{metric}": value})

@@ -2,14 +2,15 @@
 parts exist, which train, which tasks carry loss and how the losses are weighted (tsr.engine.tasks).
 
 torchrun sets RANK / WORLD_SIZE; without it the same code runs single-process. DDP wraps the full model once;
-rank 0 writes checkpoints, TensorBoard and the log. Every checkpoint is written atomically.
+rank 0 writes checkpoints, TensorBoard and the log. Every checkpoint is written atomically, and only with finite
+weights. SIGTERM / SIGINT stop every rank after the same step, with last.pth saved (tsr.engine.stop_signals).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
+import signal
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from tsr import dist
 from tsr.checkpoint import unwrap
+from tsr.checkpoint.integrity import non_finite_keys, tensor_digest
 from tsr.config import ConfigError
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.data.sampler import ResumableDistributedSampler
@@ -30,6 +32,7 @@ from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
 from tsr.engine.rng import capture_rng_state
 from tsr.engine.run_folder import LAST, RunFolder
+from tsr.engine.stop_signals import StopSignals, Stopped
 from tsr.engine.tasks import StageTasks
 from tsr.engine.timing import Throughput
 from tsr.engine.validation import Validator
@@ -64,14 +67,19 @@ class TrainerState:
 def train(cfg: dict, resume: Optional[str] = None) -> dict:
     """Train one stage from `cfg` (resolved); `resume`: a checkpoint (or a run folder holding last.pth) to
     continue strictly. Returns the summary written to RUN/summary.json."""
-    with dist.session(cfg["train"]["device"], setting="train.device") as device:
-        return _Run(cfg, device, resume).fit()
+    with dist.session(cfg["train"]["device"], setting="train.device") as device, StopSignals() as signals:
+        folder = RunFolder(cfg, dist.is_main())
+        try:
+            return _Run(cfg, device, resume, folder, signals).fit()
+        finally:
+            folder.close()
 
 
 class _Run:
-    def __init__(self, cfg: dict, device: torch.device, resume: Optional[str]):
+    def __init__(self, cfg: dict, device: torch.device, resume: Optional[str], folder: RunFolder,
+                 signals: StopSignals):
         self.cfg, self.device, self.train_cfg = cfg, device, cfg["train"]
-        self.folder = RunFolder(cfg, dist.is_main())
+        self.folder, self.signals = folder, signals
         self.run_dir = self.folder.path
         self.is_main, self.world = dist.is_main(), dist.world_size()
         self.micro_batch = _micro_batch(self.train_cfg, self.world)
@@ -96,6 +104,7 @@ class _Run:
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp is torch.float16)
         self.state = TrainerState(world_size=self.world)
+        self.stop_signal: Optional[int] = None   # set by _step when any rank received SIGTERM / SIGINT
         if checkpoint is not None:
             self.state = TrainerState(**self.folder.restore(checkpoint, self.model, self.optimizer, self.scheduler,
                                                             self.scaler, self.world, dist.rank()))
@@ -116,6 +125,7 @@ class _Run:
         self._build_data()
         self.validator = Validator(cfg, self.val_splits, device)
         self.monitor = Monitor(self.run_dir, self.is_main, self.train_cfg["steps"], self.state.step)
+        self.saved_step = self.state.step if checkpoint is not None else None   # the step last.pth holds
 
     def _build_data(self) -> None:
         data = self.cfg["data"]
@@ -169,10 +179,15 @@ class _Run:
                 if state.step % train["log_every"] == 0 or state.step == train["steps"]:
                     self._log_scalars(total, losses, throughput.rate, corrupt)
                 validate = (train["val_every"] and state.step % train["val_every"] == 0) or state.step == train["steps"]
+                save = validate or state.step % train["save_every"] == 0 or self.stop_signal is not None
+                if save:
+                    self._check_weights()      # before validation: NaN weights give NaN scores, never a "best"
                 if validate:
                     self._validate()
-                if validate or state.step % train["save_every"] == 0:
+                if save:
                     self._save_last()
+                if self.stop_signal is not None:
+                    self._stop_on_signal()
             return self._finish(throughput)
         finally:
             self.monitor.close()
@@ -197,8 +212,14 @@ class _Run:
             corrupt_images = torch.tensor([batch["corrupt"], len(batch["label"])], dtype=torch.float32)
             counts = corrupt_images if micro == 0 else counts + corrupt_images
         # one small all-reduce per step: the logged losses are the mean over ranks, and every rank sees a
-        # non-finite loss on any rank, so all stop together (no rank left waiting in a collective)
-        reduced = dist.all_reduce_sum(torch.cat([sums.cpu() / accum, counts]))
+        # non-finite loss, or a SIGTERM / SIGINT, on any rank, so all stop together (no rank left waiting in a
+        # collective)
+        received = self.signals.received
+        signals = torch.tensor([received == signal.SIGTERM, received == signal.SIGINT], dtype=torch.float32)
+        reduced = dist.all_reduce_sum(torch.cat([sums.cpu() / accum, counts, signals]))
+        if reduced[-2] > 0 or reduced[-1] > 0:
+            self.stop_signal = signal.SIGTERM if reduced[-2] > 0 else signal.SIGINT
+        reduced = reduced[:-2]
         n_tasks = len(self.tasks.tasks)
         mean = reduced[: 1 + n_tasks] / self.world
         if not torch.isfinite(mean).all():
@@ -215,11 +236,32 @@ class _Run:
     def _stop_non_finite(self, mean: torch.Tensor) -> None:
         names = ["total", *self.tasks.tasks]
         values = ", ".join(f"{n}={float(v):.4g}" for n, v in zip(names, mean))
-        last = self.run_dir / LAST
-        kept = (f"the last checkpoint {last} is intact" if last.exists()
-                else "no checkpoint was written yet")
         raise TrainingError(f"non-finite loss at step {self.state.step + 1} ({values}); stopped before the "
-                            f"optimizer step, {kept}. Lower train.lr, set train.clip_grad_norm, or check the data")
+                            f"optimizer step; {self._last_saved()}. Lower train.lr, set train.clip_grad_norm, or "
+                            "check the data")
+
+    def _check_weights(self) -> None:
+        """Stop before validating or saving weights that hold NaN / inf (every rank holds the same weights, so every
+        rank stops here)."""
+        bad = non_finite_keys(unwrap(self.model).state_dict())
+        if bad:
+            raise TrainingError(f"non-finite weights after step {self.state.step} in {len(bad)} tensor(s) "
+                                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); nothing was saved from "
+                                f"this step; {self._last_saved()}. Lower train.lr or set train.clip_grad_norm")
+
+    def _last_saved(self) -> str:
+        # which step the last checkpoint holds, not a verdict on it: weights can grow huge while still finite
+        if self.saved_step is None:
+            return "no checkpoint was written yet"
+        return f"the last checkpoint, {self.run_dir / LAST}, holds step {self.saved_step}"
+
+    def _stop_on_signal(self) -> None:
+        """After last.pth of this step is written: every rank waits for it, then all leave with 128 + signal."""
+        dist.barrier()
+        name = signal.Signals(self.stop_signal).name
+        message = (f"{name} after step {self.state.step}: saved {self.run_dir / LAST}; continue with "
+                   f"tsr train --resume {self.run_dir}") if self.is_main else ""
+        raise Stopped(message, self.stop_signal)
 
     # ---------------------------------------------------------------------------- reporting and saving
 
@@ -252,10 +294,12 @@ class _Run:
         rng = dist.all_gather_object(capture_rng_state())
         self.folder.save(LAST, self.model, self.state.step, optimizer=self.optimizer, scheduler=self.scheduler,
                          trainer=self.state, scaler=self.scaler if self.scaler.is_enabled() else None, rng=rng)
+        self.saved_step = self.state.step
 
     def _finish(self, throughput: Throughput) -> dict:
         dist.broadcast_buffers(unwrap(self.model))
-        checksums = dist.all_gather_object(_weights_digest(unwrap(self.model)))
+        # sha256 over every weight and buffer: equal digests = bit-identical weights on every rank
+        checksums = dist.all_gather_object(tensor_digest(unwrap(self.model).state_dict())[:16])
         if len(set(checksums)) != 1:
             raise TrainingError(f"ranks hold different weights after training ({checksums}); DDP lost sync")
         state = self.state
@@ -272,16 +316,12 @@ class _Run:
 
 
 def _micro_batch(train: dict, world: int) -> int:
-    """The per-rank batch of one micro-step, after checking the step settings."""
+    """The per-rank batch of one micro-step, after checking that the global batch splits evenly (the ranges of the
+    step settings are checked with the config: tsr.config_ranges)."""
     batch, accum = train["batch_size"], train["accum_steps"]
     if accum < 1 or batch < 1 or batch % (world * accum):
         raise ConfigError(f"train.batch_size {batch} must be a positive multiple of ranks x train.accum_steps "
                           f"= {world} x {accum} (it is the global batch per optimizer step)")
-    for key in ("steps", "save_every", "log_every"):
-        if train[key] < 1:
-            raise ConfigError(f"train.{key} must be >= 1, got {train[key]}")
-    if train["val_every"] < 0:
-        raise ConfigError(f"train.val_every must be >= 0 (0: only at the end), got {train['val_every']}")
     return batch // (world * accum)
 
 
@@ -289,13 +329,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _weights_digest(model) -> str:
-    """sha256 over every tensor's bytes in key order: equal digests = bit-identical weights and buffers."""
-    digest = hashlib.sha256()
-    for key, tensor in model.state_dict().items():
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
-

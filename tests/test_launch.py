@@ -1,0 +1,35 @@
+"""launch/setup.sh: two set-ups of one environment at once are serialised (flock), so neither uses a half-made
+venv. A stand-in python records what set-up asks of it; each step takes a moment, so unserialised runs overlap."""
+import os
+import stat
+import subprocess
+
+from trainer_helpers import REPO
+
+SHIM = """#!/usr/bin/env bash
+echo "$$ begin $1 $2" >> "$SHIM_LOG"
+case "$1 $2" in
+  "-m venv") sleep 0.5; dir="${@: -1}"; mkdir -p "$dir/bin"; cp "$0" "$dir/bin/python" ;;
+  "-m pip") sleep 0.5 ;;
+esac
+echo "$$ end" >> "$SHIM_LOG"
+"""
+
+
+def test_concurrent_setups_are_serialised(tmp_path):
+    shim = tmp_path / "python"
+    shim.write_text(SHIM)
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "log"
+    env = {**os.environ, "PYTHON": str(shim), "TSR_VENV": str(tmp_path / "venv"), "SHIM_LOG": str(log)}
+    runs = [subprocess.Popen(["bash", "-c", f"source {REPO / 'launch' / 'setup.sh'}"], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    for run in runs:
+        output = run.communicate(timeout=60)[0]
+        assert run.returncode == 0, output
+    calls = [line.split() for line in log.read_text().splitlines()]
+    # never two calls at once: every begin is followed by its own end
+    assert all(a[1] == "begin" and b == [a[0], "end"] for a, b in zip(calls[::2], calls[1::2])), calls
+    asked = [" ".join(call[2:]) for call in calls[::2]]
+    assert asked.count("-m venv") == 1          # the second set-up found the first one's environment
+    assert asked.count("-m pip") == 2           # ... and its install stamp: requirements + the editable tsr, once

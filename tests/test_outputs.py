@@ -1,0 +1,97 @@
+"""Output paths are checked before work starts (read-only folders, a file where a folder goes and the reverse), and
+`tsr sr` never writes over its inputs."""
+import ctypes
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from tsr.cli import main
+from tsr.data.synth import synthesize
+from tsr.errors import TsrError
+from tsr.outputs import check_output_dir, check_output_file
+from test_api_and_commands import small_checkpoint
+from trainer_helpers import REPO, stage_config
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("outputs")
+    synthesize(root / "d", n_train=8, n_test=2, seed=1, workers=1)
+    small_checkpoint(root / "c.pth")
+    (root / "images").mkdir()
+    for name in ("a.png", "b.jpg"):
+        Image.new("RGB", (50, 20), (200, 100, 50)).save(root / "images" / name)
+    return root
+
+
+def _without_root_powers():
+    """Root passes every permission check (CAP_DAC_OVERRIDE); drop that capability from the bounding set before
+    exec, so that a read-only folder is read-only for this child too. prctl(PR_CAPBSET_DROP=24, CAP_DAC_OVERRIDE=1)."""
+    if os.geteuid() == 0:
+        assert ctypes.CDLL(None, use_errno=True).prctl(24, 1, 0, 0, 0) == 0
+
+
+def test_read_only_output_folders_are_one_line_errors(inputs, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    d = inputs / "d"
+    commands = {
+        "synth": ["--out", ro / "s", "--train", "2", "--test", "1", "--workers", "1"],
+        "eval": ["--data", d / "test", "--out", ro / "e", "--workers", "0"],
+        "merge": ["--sr", inputs / "c.pth", "--out", ro / "m.pth"],
+        "sr": ["--ckpt", inputs / "c.pth", "--input", inputs / "images", "--out", ro / "x"],
+        "train": ["--config", stage_config("sr"), f"run.out_root={ro}", f"data.train_roots=[{d / 'train'}]",
+                  f"data.test_root={d / 'test'}", "train.steps=1", "data.num_workers=0"],
+    }
+    for command, args in commands.items():
+        proc = subprocess.run([sys.executable, "-m", "tsr", command, *map(str, args)], capture_output=True, text=True,
+                              preexec_fn=_without_root_powers, cwd=REPO)
+        assert proc.returncode == 2, (command, proc.stderr[-2000:])
+        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "Permission denied" in proc.stderr
+    assert list(ro.iterdir()) == []
+
+
+def test_out_that_is_a_file_or_a_folder_is_refused_before_any_work(inputs, tmp_path, capsys):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    started = time.perf_counter()
+    assert main(["eval", "--data", str(inputs / "d" / "test"), "--out", str(existing), "--ckpt",
+                 str(inputs / "c.pth")]) == 2
+    assert time.perf_counter() - started < 1.0                  # refused before loading or evaluating anything
+    assert f"--out {existing} is a file; expected a folder" in capsys.readouterr().err
+    assert existing.read_text() == "keep me"
+    assert main(["merge", "--sr", str(inputs / "c.pth"), "--out", str(tmp_path)]) == 2
+    assert f"--out {tmp_path} is a folder; expected a file name" in capsys.readouterr().err
+    with pytest.raises(TsrError, match=r"results.txt is a file, so no folder can be made there"):
+        check_output_dir(existing / "sub", "--out")
+    assert check_output_file(tmp_path / "new" / "m.pth", "--out") == tmp_path / "new" / "m.pth"
+    assert not (tmp_path / "new").exists()                     # checking creates nothing
+
+
+def test_sr_never_overwrites_its_inputs(inputs, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for file in (inputs / "images").iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert main(["sr", "--ckpt", str(inputs / "c.pth"), "--input", str(folder), "--out", str(folder)]) == 2
+    assert "is the --input folder" in capsys.readouterr().err
+    assert main(["sr", "--ckpt", str(inputs / "c.pth"), "--input", str(folder / "a.png"), "--out", str(folder)]) == 2
+    assert "writing a.png would overwrite the input image" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    # beside an input under a new name is fine: b.jpg -> b.png
+    assert main(["sr", "--ckpt", str(inputs / "c.pth"), "--input", str(folder / "b.jpg"), "--out", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "b.jpg", "b.png", "predictions.tsv"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a torch without CUDA")
+def test_sr_device_cuda_without_cuda_is_one_line(inputs, tmp_path, capsys):
+    assert main(["sr", "--ckpt", str(inputs / "c.pth"), "--input", str(inputs / "images"), "--out",
+                 str(tmp_path / "o"), "--device", "cuda"]) == 2
+    assert "--device is cuda, but this torch" in capsys.readouterr().err

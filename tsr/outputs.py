@@ -1,0 +1,44 @@
+"""Output paths, checked before any work starts: a long evaluation or training run must not end in a traceback
+because its output folder is read-only or its output file is a folder. Nothing is created here; the check finds
+the nearest existing folder on the way and proves it writable by creating (and removing) a temp file in it, which
+also holds for root (who passes every permission bit check) on a read-only filesystem."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from tsr.errors import TsrError
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    """`path` can be a folder tsr writes into (it exists as a writable folder, or can be made); else TsrError
+    naming `what` (e.g. '--out') and the path."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TsrError(f"{what} {path} is a file; expected a folder (existing or new)")
+    _check_writable(path, what, path)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """`path` can be written as a file: not a folder, and its folder is (or can be made) writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise TsrError(f"{what} {path} is a folder; expected a file name (e.g. {path / 'merged.pth'})")
+    _check_writable(path.parent, what, path)
+    return path
+
+
+def _check_writable(folder: Path, what: str, named: Path) -> None:
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TsrError(f"{what} {named}: {existing} is a file, so no folder can be made there")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tsr-write-check.", dir=existing)
+    except OSError as e:
+        raise TsrError(f"{what} {named}: cannot write in {existing} ({e.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
