@@ -13,9 +13,14 @@ from tsr.charset import CTCCodec, alphabet_for
 from tsr.images import image_channels
 from tsr.losses.weighting import build_weighting, is_learned
 from tsr.models import adapters
+from tsr.models.abpn import ABPNBackbone
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
+from tsr.models.imdn import IMDNBackbone
+from tsr.models.imdn_rtc import IMDNRTCBackbone
 from tsr.models.parts import PART_NAMES, PARTS, runs
+from tsr.models.rfdn import RFDNBackbone
+from tsr.models.shuffle_head import ShuffleHead
 from tsr.models.tsrn import TSRNBackbone
 from tsr.models.wrapper import FullModel, Part
 
@@ -45,13 +50,22 @@ class Registry:
     def build(self, name: str, **kwargs) -> nn.Module:
         if name not in self._constructors:
             raise ConfigError(f"config key '{self.key}' is {name!r}; valid types: {self.names()}")
-        return self._constructors[name](**kwargs)
+        try:
+            return self._constructors[name](**kwargs)
+        except ValueError as e:    # a constructor's check of its arguments, which come from the config
+            raise ConfigError(f"{self.key}={name!r}: {e}") from None
 
 
 SR = Registry("model.sr.type")
 SR.register("tsrn", TSRNBackbone)
+SR.register("imdn", IMDNBackbone)
+SR.register("imdn_rtc", IMDNRTCBackbone)
+SR.register("rfdn", RFDNBackbone)
+SR.register("abpn", ABPNBackbone)
 HEADS = Registry("model.head.type")
 HEADS.register("pixelshuffle", PixelShuffleHead)
+HEADS.register("shuffle", ShuffleHead)
+HEADS.register("anchor", partial(ShuffleHead, anchor=True))
 RECOGNIZERS = Registry("model.recognizer.type")
 RECOGNIZERS.register("crnn", CRNN)
 ADAPTERS = Registry("model.adapter.type")
