@@ -12,7 +12,7 @@ from tsr.config import ConfigError
 from tsr.charset import CTCCodec, alphabet_for
 from tsr.images import image_channels
 from tsr.losses.weighting import build_weighting, is_learned
-from tsr.models import adapters
+from tsr.models import adapters, quantization
 from tsr.models.abpn import ABPNBackbone
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
@@ -85,6 +85,7 @@ def model_choices(cfg: dict) -> dict[str, tuple]:
         choices[registry.key] = (*optional, *registry.names())
         section = cfg.get("model", {}).get(part, {})
         choices[f"model.{part}.trainable"] = registry.trainable_modes(section.get("type"))
+    choices["model.quantization"] = quantization.MODES
     return choices
 
 
@@ -95,7 +96,8 @@ def build_model(cfg: dict) -> FullModel:
     of head stages against data.lr_* -> data.hr_*, and the recognizer's classes from data.label_filter.
     `model.<part>.trainable` sets each part's trainable mode. With a learned train.weighting (uncertainty) the model also
     has a `weighting` part holding one learned log-variance per task of `train.tasks` (it is trained, synchronised
-    and saved like any other part).
+    and saved like any other part). `model.quantization` (qat | int8) then turns sr and head into fake-quantised or
+    int8 modules (tsr.models.quantization).
     """
     data, model = cfg["data"], cfg["model"]
     names = _checked_parts(model)
@@ -129,7 +131,7 @@ def build_model(cfg: dict) -> FullModel:
     train = cfg["train"]
     if is_learned(train["weighting"]):
         parts["weighting"] = Part("weighting", build_weighting(train["weighting"], train["tasks"], train["task_weights"]))
-    return FullModel(parts)
+    return quantization.prepare(FullModel(parts), model["quantization"])
 
 
 def _kwargs(section: dict) -> dict:
