@@ -22,6 +22,7 @@ COMMANDS = {
     "profile": "profile",
     "bench": "bench",
     "quantize": "quantize",
+    "export": "export",
 }
 
 
