@@ -6,6 +6,9 @@ converter (object -> tsr checkpoint dict) registered in CONVERTERS.
   backbone's keys unchanged; the upsampler `block{blocks+3}.{i}.conv.*` becomes the head's `upsample.{i}.conv.*`
   and its last conv `block{blocks+3}.{stages}.*` becomes `conv_out.*`.
 - crnn.pytorch CRNN (a plain state dict `cnn.conv0.*` .. `rnn.1.embedding.*`): kept as it is.
+- IMDN (Zheng222/IMDN's `IMDN_x2.pth`, a plain state dict `fea_conv.*`, `IMDB{i}.*`, `c.0.*`, `LR_conv.*`,
+  `upsampler.0.*`): the backbone's keys unchanged (model.sr.type imdn), `upsampler.0.*` becomes the shuffle
+  head's `conv_out.*`.
 
 The `*_to_part(s)` functions return part-local keys ("sr", "head", "recognizer"); `to_tsr` adds the part
 prefixes and the config.
@@ -26,6 +29,7 @@ from tsr.keys import strip_prefixes
 
 TEXTZOOM_TSRN = "textzoom-tsrn"
 CRNN_PYTORCH = "crnn-pytorch"
+IMDN = "imdn"
 TSR = "tsr"
 FORMAT = TSR      # the "format" value of tsr's own checkpoints
 VERSION = 1       # the tsr checkpoint layout version this code writes and reads
@@ -200,10 +204,45 @@ def _from_crnn_pytorch(obj: Mapping, path: Path) -> dict:
     return _converted({f"recognizer.net.{k}": v for k, v in state.items()}, config, CRNN_PYTORCH)
 
 
+_IMDN_REQUIRED = ("fea_conv.weight", "IMDB1.c1.weight", "c.0.weight", "LR_conv.weight", "upsampler.0.weight")
+
+
+def _from_imdn(obj: Mapping, path: Path) -> dict:
+    """IMDN's official checkpoint (Zheng222/IMDN, `IMDN_x2.pth`: the state dict of `IMDN(in_nc, nf, num_modules,
+    out_nc, upscale)`) -> sr (type imdn: the official module names, keys unchanged) + head (type shuffle: the
+    upsampler's conv `upsampler.0.*` is `conv_out.*`); nf, num_modules, in_nc and the scale come from the shapes."""
+    sd = strip_prefixes(obj)
+    missing = [k for k in _IMDN_REQUIRED if k not in sd]
+    if missing:
+        raise CheckpointError(f"{path}: expected IMDN's official state dict (keys {', '.join(_IMDN_REQUIRED)}, ...); "
+                              f"missing {', '.join(missing)}; found keys {preview_keys(sd)}")
+    channels, in_channels = (int(n) for n in sd["fea_conv.weight"].shape[:2])
+    blocks = 0
+    while f"IMDB{blocks + 1}.c1.weight" in sd:
+        blocks += 1
+    expanded = int(sd["upsampler.0.weight"].shape[0])
+    scale = round((expanded / in_channels) ** 0.5)
+    if in_channels not in (3, 4) or scale * scale * in_channels != expanded or scale & (scale - 1) or scale < 2:
+        raise CheckpointError(f"{path}: IMDN with {in_channels} input channels and an upsampler to {expanded} "
+                              f"channels (x{expanded / in_channels:g} pixels); tsr converts 3 or 4 channels at x2 or x4 "
+                              f"(its heads upsample by powers of 2), not x{scale}")
+    model = {f"sr.net.{k}": v for k, v in sd.items() if not k.startswith("upsampler.")}
+    model.update({f"head.net.conv_out.{k[len('upsampler.0.'):]}": v for k, v in sd.items()
+                  if k.startswith("upsampler.0.")})
+    defaults = load_defaults()
+    lr_h, lr_w = defaults["data"]["lr_height"], defaults["data"]["lr_width"]
+    config = {"data": {"mask": in_channels == 4, "hr_height": lr_h * scale, "hr_width": lr_w * scale},
+              "model": {"parts": ["sr", "head"],
+                        "sr": {"type": "imdn", "channels": channels, "blocks": blocks, "stn": False},
+                        "head": {"type": "shuffle", "stages": scale.bit_length() - 1, "bicubic_skip": False}}}
+    return _converted(model, config, IMDN)
+
+
 # public format -> converter (loaded object, path) -> tsr checkpoint dict with "converted_from"
 CONVERTERS: dict[str, Callable[[Mapping, Path], dict]] = {
     TEXTZOOM_TSRN: _from_textzoom,
     CRNN_PYTORCH: _from_crnn_pytorch,
+    IMDN: _from_imdn,
 }
 
 
@@ -227,6 +266,8 @@ def detect_public_format(obj: Any) -> str | None:
         return TEXTZOOM_TSRN
     if "cnn.conv0.weight" in keys:
         return CRNN_PYTORCH
+    if "IMDB1.c1.weight" in keys:
+        return IMDN
     return None
 
 

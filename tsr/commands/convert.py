@@ -1,8 +1,8 @@
-"""`tsr convert`: a public checkpoint (TextZoom TSRN, crnn.pytorch CRNN) -> a tsr checkpoint."""
+"""`tsr convert`: a public checkpoint (TextZoom TSRN, crnn.pytorch CRNN, IMDN) -> a tsr checkpoint."""
 from __future__ import annotations
 
-HELP = "convert a TextZoom TSRN or crnn.pytorch CRNN checkpoint into a tsr checkpoint"
-FORMATS = ("textzoom-tsrn", "crnn-pytorch")
+HELP = "convert a TextZoom TSRN, crnn.pytorch CRNN or official IMDN checkpoint into a tsr checkpoint"
+FORMATS = ("textzoom-tsrn", "crnn-pytorch", "imdn")
 
 
 def add_arguments(parser):
