@@ -5,6 +5,7 @@ quality (A-PSNR, A-SSIM, E/M/H/A-ACC) per SR checkpoint; launch/efficiency.sh tr
         --ckpt checkpoints/demo/abpn/best_psnr_model.pth:abpn ...
 """
 import argparse
+import sys
 
 from tsr.cli import exit_process
 from tsr.commands.evaluate import parse_ckpt_arg
@@ -18,10 +19,15 @@ def main() -> int:
     parser.add_argument("--out", default="eval/results/efficiency")
     parser.add_argument("--repeats", type=int, default=10, help="timed forwards per latency figure")
     args = parser.parse_args()
+    from tsr.errors import TsrError
     from tsr.perf import efficiency
 
-    rows = efficiency.efficiency_rows([parse_ckpt_arg(c) for c in args.ckpt], args.data, args.recognizer, args.out,
-                                      args.repeats)
+    try:
+        rows = efficiency.efficiency_rows([parse_ckpt_arg(c) for c in args.ckpt], args.data, args.recognizer,
+                                          args.out, args.repeats)
+    except TsrError as e:
+        print(f"eval/efficiency.py: error: {e}", file=sys.stderr)
+        return 2
     print(efficiency.render(rows))
     print("written: " + ", ".join(map(str, efficiency.write(rows, args.out))))
     return 0
