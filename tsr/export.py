@@ -1,7 +1,7 @@
 """`tsr export`: the SR network of a float checkpoint (parts sr + head) as an ONNX file that runs without tsr.
 
 The graph is LR [batch, C, h, w] in [0,1] -> SR [batch, C, h*s, w*s] clamped to [0,1], exactly
-`tsr.api.super_resolve` (eval mode: TSRN's STN, which rectifies only in training, is not in the graph); the
+`tsr.inference.super_resolve` (eval mode: TSRN's STN, which rectifies only in training, is not in the graph); the
 batch dimension is dynamic, h and w are the config's LR size. Exported with torch.onnx's TorchScript-based
 exporter (dynamo=False): it needs no onnxscript and handles TSRN's GRUs; opset 17.
 """
@@ -22,14 +22,15 @@ INPUT, OUTPUT = "lr", "sr"
 
 
 class SRNetwork(nn.Module):
-    """The sr and head parts of a FullModel as one module: LR [B, C, h, w] -> SR [B, C, H, W] in [0,1]."""
+    """A FullModel's SR output as one module: LR [B, C, h, w] -> SR [B, C, H, W] in [0,1] (parts the head does
+    not read, such as a recognizer, are not run and not exported)."""
 
     def __init__(self, model: FullModel):
         super().__init__()
-        self.sr, self.head = model["sr"], model["head"]
+        self.model = model
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return self.head(self.sr(lr), lr).clamp(0, 1)
+        return self.model.output_of("head", lr).clamp(0, 1)
 
 
 def export_onnx(model: FullModel, cfg: dict, path: str | os.PathLike) -> Path:

@@ -45,9 +45,9 @@ def run(args):
     configs = [(Path(c).stem, load_config(c, [*args.overrides, "train.init=null"])) for c in stages]
     figures = []
     if args.int8:
-        from tsr import api
+        from tsr import inference
 
-        int8_model, int8_cfg = api.load(args.int8)
+        int8_model, int8_cfg = inference.load(args.int8)
         for figure in bench.bench_int8(int8_model, int8_cfg, repeats=args.steps):
             figures.append(figure)
             print(f"{figure.name}: fp32 {figure.eager:.1f} -> int8 {figure.fast:.1f} images/s", flush=True)

@@ -10,10 +10,10 @@ def add_arguments(parser):
 
 
 def run(args):
-    from tsr import api
+    from tsr import inference
     from tsr.export import INPUT, OUTPUT, export_onnx
 
-    model, cfg = api.load(args.ckpt)
+    model, cfg = inference.load(args.ckpt)
     path = export_onnx(model, cfg, args.out)
     data = cfg["data"]
     channels = 4 if data["mask"] else 3

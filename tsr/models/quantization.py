@@ -141,7 +141,7 @@ def calibrate(model: FullModel, lr_batches: Iterable[torch.Tensor]) -> int:
     for name in PARTS:
         model[name].eval()
     for lr in lr_batches:
-        model["head"](model["sr"](lr), lr)
+        model.output_of("head", lr)
         seen += lr.shape[0]
     return seen
 

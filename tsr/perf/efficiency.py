@@ -13,14 +13,15 @@ from typing import Optional, Sequence
 
 import torch
 
-from tsr import api
+from tsr import inference
 from tsr.config import build_config
 from tsr.engine.run_eval import run_eval
+from tsr.images import image_channels
 from tsr.io import atomic_write_text
 from tsr.metrics.tables import AVERAGE, _fmt, _markdown, split_prefix, with_average
 from tsr.models.build import build_model
 from tsr.perf.complexity import measure
-from tsr.perf.inference import sr_latency_ms
+from tsr.perf.latency import sr_latency_ms
 from tsr.perf.memory import peak_memory_mb, state_tensors
 
 SR_PARTS = ("sr", "head")
@@ -30,7 +31,7 @@ BATCHES = (1, 64)
 def costs(model, cfg: dict, repeats: int = 10) -> dict:
     """Cost columns of one SR model (loaded, eval mode) with config `cfg`."""
     data = cfg["data"]
-    lr_shape = (4 if data["mask"] else 3, data["lr_height"], data["lr_width"])
+    lr_shape = (image_channels(data["mask"]), data["lr_height"], data["lr_width"])
     hr_shape = (lr_shape[0], data["hr_height"], data["hr_width"])
     float_net = build_model(build_config(cfg, ["model.quantization=fp32"]))
     parts = [c for c in measure(float_net, lr_shape, hr_shape, repeats=1) if c.name in SR_PARTS]
@@ -40,7 +41,7 @@ def costs(model, cfg: dict, repeats: int = 10) -> dict:
         row[f"ms_per_crop_b{batch}"] = sr_latency_ms(model, lr_shape, batch, repeats)
     lr = torch.rand(BATCHES[-1], *lr_shape)
     try:
-        row["peak_mb"] = peak_memory_mb(lambda: api.super_resolve(model, lr), torch.device("cpu"),
+        row["peak_mb"] = peak_memory_mb(lambda: inference.super_resolve(model, lr), torch.device("cpu"),
                                         state_tensors(model, lr))
     except (RuntimeError, NotImplementedError):      # int8 tensors whose storage cannot be inspected
         row["peak_mb"] = None
@@ -54,7 +55,7 @@ def efficiency_rows(ckpts: Sequence[tuple[str, str]], data_root: str, recognizer
                             device=torch.device("cpu")))
     rows = []
     for path, label in ckpts:
-        model, cfg = api.load(path)
+        model, cfg = inference.load(path)
         splits = cfg["data"]["test_splits"]
         quality = with_average(label, results[label], splits)
         row = {"label": label, "backbone": cfg["model"]["sr"]["type"], "quantization": cfg["model"]["quantization"],

@@ -1,5 +1,5 @@
 """SR inference latency per crop on CPU, the figure `tsr bench --int8` (fp32 vs int8) and launch/efficiency.sh
-(per backbone) report: api.super_resolve (eval mode, no grad, clamped output) on random LR crops."""
+(per backbone) report: tsr.inference.super_resolve (eval mode, no grad, clamped output) on random LR crops."""
 from __future__ import annotations
 
 import torch
