@@ -22,6 +22,8 @@ COMMANDS = {
     "read": "read",
     "profile": "profile",
     "bench": "bench",
+    "quantize": "quantize",
+    "export": "export",
 }
 
 

@@ -8,11 +8,15 @@ DEFAULT_STAGES = ["configs/sr.yaml", "configs/recognizer.yaml", "configs/joint_i
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", nargs="+", default=DEFAULT_STAGES, metavar="CFG",
-                        help="stage configs whose training step is timed (default: the four stages in configs/)")
+    parser.add_argument("--config", nargs="+", default=None, metavar="CFG",
+                        help="stage configs whose training step is timed (default: the four stages in configs/; "
+                             "none with --int8)")
+    parser.add_argument("--int8", metavar="Q.pth", help="an int8 checkpoint (tsr quantize): time its SR inference "
+                                                        "on CPU against the same network in fp32, batch 1 and 64")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch", type=int, default=32, help="training batch (default 32)")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per stage and mode")
+    parser.add_argument("--steps", type=int, default=5,
+                        help="timed training steps per stage and mode (SR forwards per batch size with --int8)")
     parser.add_argument("--data", default="data/synth", help="folder with train/ and test/ LMDBs for the "
                                                              "evaluation and loading figures ('' skips them)")
     parser.add_argument("--eval-limit", type=int, default=300, help="test samples per split for the eval figure (0: all)")
@@ -42,13 +46,21 @@ def run(args):
     device = dist.init(args.device)
     fast_path.configure_backends(device)
     # a stage's init checkpoint is irrelevant to its speed
-    configs = [] if args.judges_only else [(Path(c).stem, load_config(c, [*args.overrides, "train.init=null"]))
-                                           for c in args.config]
+    stages = [] if args.judges_only else (args.config if args.config is not None
+                                          else ([] if args.int8 else DEFAULT_STAGES))
+    configs = [(Path(c).stem, load_config(c, [*args.overrides, "train.init=null"])) for c in stages]
     figures = []
+    if args.int8:
+        from tsr import inference
+
+        int8_model, int8_cfg = inference.load(args.int8)
+        for figure in bench.bench_int8(int8_model, int8_cfg, repeats=args.steps):
+            figures.append(figure)
+            print(f"{figure.name}: fp32 {figure.eager:.1f} -> int8 {figure.fast:.1f} images/s", flush=True)
     for name, cfg in configs:
         figures.append(bench.bench_training(name, cfg, device, args.batch, args.steps))
         print(f"{figures[-1].name}: {figures[-1].eager:.1f} -> {figures[-1].fast:.1f} images/s", flush=True)
-    if args.data and not args.judges_only:
+    if args.data and not args.judges_only and (stages or not args.int8):
         # evaluation of an image-level model (SR + its CRNN), the data settings of the same config
         eval_cfg = load_config(EVAL_CONFIG, [*args.overrides, "train.init=null"])
         figures.append(bench.bench_evaluation(eval_cfg, f"{args.data}/test", device, args.eval_limit))
