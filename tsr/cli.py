@@ -21,6 +21,7 @@ COMMANDS = {
     "sr": "sr",
     "profile": "profile",
     "bench": "bench",
+    "show": "show",
 }
 
 

@@ -20,7 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from tsr import dist
+from tsr import dist, provenance
 from tsr.checkpoint import unwrap
 from tsr.config import ConfigError
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
@@ -262,7 +262,8 @@ class _Run:
                    "device": str(self.device), "images_per_s": throughput.rate,
                    "images_per_s_steady": throughput.steady, "rank_checksums": checksums,
                    "best_acc": state.best_acc, "best_acc_step": state.best_acc_step,
-                   "best_psnr": state.best_psnr, "best_psnr_step": state.best_psnr_step}
+                   "best_psnr": state.best_psnr, "best_psnr_step": state.best_psnr_step,
+                   "provenance": provenance.collect()}
         if self.is_main:
             atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
             self.monitor.message(f"done: {state.step} steps, {throughput.rate:.1f} images/s; weights identical on "
