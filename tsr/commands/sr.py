@@ -9,11 +9,13 @@ HELP = "super-resolve your own word images (a file or a folder of them) with a c
 
 
 def add_arguments(parser):
+    from tsr.commands import options
+
     parser.add_argument("--ckpt", required=True, help="checkpoint with sr + head parts (tsr or TextZoom TSRN)")
     parser.add_argument("--input", required=True, help="an image file, or a folder of images (any PIL format)")
     parser.add_argument("--out", required=True, help="folder for the SR PNGs (and predictions.tsv)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="cpu")
+    options.add_batch_size(parser, 32, "images per forward")
+    options.add_device(parser)
 
 
 def list_images(path: str | Path) -> list[Path]:
@@ -69,14 +71,14 @@ def png_bytes(image) -> bytes:
 def run(args):
     import torch
 
-    from tsr import api
+    from tsr import api, dist
     from tsr.errors import TsrError
     from tsr.io import atomic_write_bytes, atomic_write_text
 
     if args.batch_size < 1:
         raise TsrError(f"--batch-size must be >= 1, got {args.batch_size}")
     files = list_images(args.input)
-    model, cfg = api.load(args.ckpt, device=args.device)
+    model, cfg = api.load(args.ckpt, device=dist.init(args.device))
     if "sr" not in model or "head" not in model:
         raise TsrError(f"--ckpt {args.ckpt} has no SR network (parts: {list(model.keys())}); expected sr + head")
     data = cfg["data"]

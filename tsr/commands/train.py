@@ -12,8 +12,9 @@ def add_arguments(parser):
     parser.add_argument("--reuse", action="store_true",
                         help="pipelines: a run folder holding a finished run with this config is kept as it is; an "
                              "interrupted one is resumed (another config there is still an error)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. train.steps=2000 run.name=sr_try2")
+    from tsr.commands import options
+
+    options.add_overrides(parser, "train.steps=2000 run.name=sr_try2")
 
 
 def run(args):
