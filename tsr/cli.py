@@ -22,6 +22,7 @@ COMMANDS = {
     "profile": "profile",
     "bench": "bench",
     "show": "show",
+    "pack": "pack",
 }
 
 

@@ -18,7 +18,7 @@ def add_arguments(parser):
     options.add_device(parser)
 
 
-def list_images(path: str | Path) -> list[Path]:
+def list_images(path: str | Path, flag: str = "--input") -> list[Path]:
     """A file -> [it]; a folder -> its files with an image extension PIL knows, sorted by name (not recursive)."""
     from PIL import Image
 
@@ -28,11 +28,11 @@ def list_images(path: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise DataError(f"--input {path} does not exist (expected an image file or a folder of images)")
+        raise DataError(f"{flag} {path} does not exist (expected an image file or a folder of images)")
     extensions = {ext.lower() for ext in Image.registered_extensions()}
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
     if not files:
-        raise DataError(f"--input {path} holds no image files (looked for {', '.join(sorted(extensions)[:8])}, ...)")
+        raise DataError(f"{flag} {path} holds no image files (looked for {', '.join(sorted(extensions)[:8])}, ...)")
     return files
 
 
