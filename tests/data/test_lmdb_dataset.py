@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from tsr.data import lmdb_dataset
 from tsr.data.lmdb_dataset import TextZoomLMDB, build_train_dataset, collate, load_test_splits
 from tsr.data.lmdb_writer import write_textzoom_lmdb
-from tsr.data.transforms import load_pair, text_mask
+from tsr.data.transforms import load_pair_uint8, text_mask, to_float
 from tsr.errors import DataError
 
 
@@ -55,12 +55,12 @@ def test_mask_channel_marks_dark_pixels():
     image = Image.fromarray(np.pad(np.full((4, 4, 3), 20, np.uint8), ((2, 2), (2, 2), (0, 0)), constant_values=230))
     mask = text_mask(image)
     assert mask.sum() == 16 and mask[2:6, 2:6].all() and mask[0].sum() == 0
-    # through load_pair: RGB scaled to [0,1], 4th channel 1 exactly on the dark box (already at 128x32: no resize)
-    hr, lr = load_pair(png(128, 32, value=200, dark_box=(10, 5, 40, 20)), png(32, 8, value=90))
+    # through the dataset's decoding: RGB scaled to [0,1], 4th channel 1 exactly on the dark box (already at 128x32)
+    hr, lr = map(to_float, load_pair_uint8(png(128, 32, value=200, dark_box=(10, 5, 40, 20)), png(32, 8, value=90)))
     assert hr.shape == (4, 32, 128) and hr[3, 5:20, 10:40].eq(1).all() and hr[3].sum() == 30 * 15
     assert hr[0, 0, 0].item() == pytest.approx(200 / 255) and hr[0, 6, 11].item() == pytest.approx(10 / 255)
     assert lr.shape == (4, 16, 64) and lr[3].eq(1).all()   # a flat image: every pixel <= its mean
-    hr3, _ = load_pair(png(128, 32), png(64, 16), mask=False)
+    hr3, _ = load_pair_uint8(png(128, 32), png(64, 16), mask=False)
     assert hr3.shape == (3, 32, 128)
 
 
