@@ -23,6 +23,12 @@ def add_arguments(parser):
     options.add_batch_size(parser, None, "images per batch (None: train.batch_size of the config)")
     parser.add_argument("--workers", type=int, default=None, help="data loading processes (None: data.num_workers)")
     options.add_device(parser)
+    parser.add_argument("--pictures", type=int, default=8, metavar="N",
+                        help="samples per split in pictures_<split>.png (0: no pictures)")
+    parser.add_argument("--pictures-seed", type=int, default=None, metavar="S",
+                        help="draw which samples the pictures show with this seed (None: the first N)")
+    parser.add_argument("--pictures-font", type=int, default=12, metavar="PX",
+                        help="text size in the pictures (e.g. 20 for figures in papers)")
     options.add_overrides(parser, "data.max_len=20")
 
 
@@ -46,5 +52,6 @@ def run(args):
     with dist.session(args.device) as device:
         result = run_eval(data_root=args.data, ckpts=ckpts, recognizer_path=args.recognizer, config_path=args.config,
                           overrides=[*args.overrides, *late], splits=args.splits, out_dir=args.out,
-                          batch_size=args.batch_size, num_workers=args.workers, device=device)
+                          batch_size=args.batch_size, num_workers=args.workers, device=device,
+                          num_images=args.pictures, pictures_seed=args.pictures_seed, font_size=args.pictures_font)
     return 0 if result is not None else 1

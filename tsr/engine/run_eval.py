@@ -11,7 +11,7 @@ from tsr import dist, inference
 from tsr.config import build_config, load_config, save_config
 from tsr.data.lmdb_dataset import dataset_options, load_test_splits
 from tsr.engine.evaluator import evaluate
-from tsr.engine.pictures import SampleKeeper
+from tsr.engine.pictures import FONT_SIZE, SampleKeeper
 from tsr.engine.rows import evaluation_rows
 from tsr.io import atomic_write
 from tsr.errors import TsrError
@@ -23,9 +23,11 @@ log = logging.getLogger("tsr.eval")
 def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_path: Optional[str] = None,
              config_path: Optional[str] = None, overrides: Sequence[str] = (), splits: Optional[Sequence[str]] = None,
              out_dir: Optional[str] = "eval/results", batch_size: Optional[int] = None,
-             num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8):
+             num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8,
+             pictures_seed: Optional[int] = None, font_size: int = FONT_SIZE):
     """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* and
-    pictures_<split>.png (LR | bicubic | each checkpoint | HR for the first `num_images` samples) to out_dir.
+    pictures_<split>.png (LR | bicubic | each checkpoint | HR for `num_images` samples: the first ones, or drawn by
+    `pictures_seed`; text at `font_size`) to out_dir.
 
     Who reads the text: with `recognizer_path`, that recognizer reads every row's images (TextZoom's protocol: one
     fixed CRNN judges all SR models). Without it, a checkpoint that has a recognizer reads its own SR output (a
@@ -40,7 +42,8 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizer_p
     datasets = load_test_splits(data_root, split_names, **{**dataset_options(data), "mask": True, "cache": False})
     recognizer = _pick_recognizer(recognizer_path, models, device)
     rows = evaluation_rows(models, own_text=recognizer_path is None)
-    keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0)
+    keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0, seed=pictures_seed, font_size=font_size,
+                          sizes={name: len(dist.shard_indices(len(ds))) for name, ds in datasets.items()})
     started = time.perf_counter()
     results = evaluate(rows, datasets, recognizer=recognizer,
                        batch_size=batch_size or cfg["eval"]["batch_size"],
