@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": "bench",
     "show": "show",
     "pack": "pack",
+    "plot": "plot",
 }
 
 
