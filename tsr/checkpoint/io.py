@@ -58,8 +58,11 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict, ste
 
 def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """torch.save `payload` (tensors moved to CPU, NumPy values made plain) atomically, after checking that it
-    holds only what `torch.load(weights_only=True)` accepts, so a file is never written that tsr cannot read."""
-    payload = _plain(payload)
+    holds only what `torch.load(weights_only=True)` accepts, so a file is never written that tsr cannot read.
+    Every file records its writer's provenance (`tsr.provenance`: command line, versions, commit, device)."""
+    from tsr import provenance
+
+    payload = _plain({**payload, "provenance": provenance.collect()})
     _check_plain(payload, "checkpoint")
     return atomic_write(path, lambda f: torch.save(payload, f))
 

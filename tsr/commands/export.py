@@ -5,7 +5,7 @@ HELP = "export a checkpoint's SR network (sr + head) to ONNX, dynamic batch, for
 
 def add_arguments(parser):
     parser.add_argument("--ckpt", required=True, help="float checkpoint with sr + head parts (tsr or TextZoom TSRN)")
-    parser.add_argument("--format", default="onnx", choices=["onnx"])
+    parser.add_argument("--format", default="onnx", choices=["onnx"], help="file format written")
     parser.add_argument("--out", required=True, help="file to write, e.g. sr.onnx")
 
 

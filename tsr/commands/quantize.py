@@ -5,11 +5,14 @@ HELP = "int8 version of a checkpoint: --mode ptq (calibrate a float checkpoint) 
 
 
 def add_arguments(parser):
+    from tsr.commands import options
+
     parser.add_argument("--ckpt", required=True, help="float checkpoint (ptq) or a checkpoint of configs/qat.yaml (qat)")
-    parser.add_argument("--mode", required=True, choices=["ptq", "qat"])
+    parser.add_argument("--mode", required=True, choices=["ptq", "qat"],
+                        help="ptq: calibrate a float checkpoint; qat: convert a quantization-aware stage's checkpoint")
     parser.add_argument("--out", required=True, help="int8 checkpoint to write")
     parser.add_argument("--calib-pairs", type=int, default=512, help="training pairs PTQ calibrates on (default 512)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    options.add_batch_size(parser, 64, "calibration batch")
     parser.add_argument("--data", nargs="+", help="training LMDBs to calibrate on (default: the checkpoint's "
                                                   "data.train_roots)")
 
