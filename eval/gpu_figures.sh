@@ -27,7 +27,7 @@ esac
 mkdir -p "$OUT"
 
 "$PY" -m tsr synth --out "$DATA" --train "${TRAIN:-17367}" --test "${TEST:-1619,1411,1343}" --reuse
-"$PY" -m tsr bench --device "$DEVICE" --batch "$BATCH" --steps "$STEPS" --data "$DATA" --eval-limit 0 --out "$OUT"
+"$PY" -m tsr bench --device "$DEVICE" --batch-size "$BATCH" --steps "$STEPS" --data "$DATA" --eval-limit 0 --out "$OUT"
 "$PY" -m tsr profile --config configs/joint_feature.yaml --device "$DEVICE" | tee "$OUT/profile.md"
 if [ "$GPUS" -gt 1 ]; then
   "$PY" eval/bench_scaling.py --config configs/sr.yaml --procs 1 "$GPUS" --per-proc-batch "${SCALING_BATCH:-256}" \

@@ -22,15 +22,34 @@ COMMANDS = {
     "read": "read",
     "profile": "profile",
     "bench": "bench",
+    "quantize": "quantize",
+    "export": "export",
+    "show": "show",
+    "pack": "pack",
+    "plot": "plot",
 }
 
 
+class _ShowDefaults(argparse.HelpFormatter):
+    """Help that ends each flag's text with its default, unless the text already says it or there is none to say."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from tsr import __version__
+
     parser = argparse.ArgumentParser(prog="tsr", description="Scene-text super-resolution with a recognizer.")
+    parser.add_argument("--version", action="version", version=f"tsr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"tsr.commands.{module_name}")
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           formatter_class=_ShowDefaults)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -65,11 +65,21 @@ def build_config(tree: dict, overrides: Iterable[str] = (), source: str = "confi
     return cfg
 
 
+# an override token: a dotted key of names, then '=' (a path such as runs/a=b/x.pth has a '/' before its '=')
+_OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*=")
+
+
+def is_override(text: str) -> bool:
+    """Whether a command-line token is a key=value override ('data.max_len=20')."""
+    return bool(_OVERRIDE.match(text))
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """'train.lr=1e-4' -> ('train.lr', 1e-4). Values are read as YAML (so 1e-4 -> float, [1,2] -> list, off -> 'off');
     an empty value is an error (write `key=null` to clear an optional key)."""
     if "=" not in item:
-        raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.lr=1e-4)")
+        raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.lr=1e-4); a file or path "
+                          f"goes after its flag (e.g. --ckpt {item})")
     key, raw = item.split("=", 1)
     key = key.strip()
     if not key:
@@ -177,6 +187,9 @@ def _checked_value(dotted: str, value: Any, default: Any, source: str) -> Any:
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
         return copy.deepcopy(value)
+    if expected is list and isinstance(value, (str, int, float)):
+        # data.train_roots=/x: one value for a list key is the list of it
+        return [value]
     raise ConfigError(
         f"config key '{dotted}' in {source} must be {expected.__name__}, got {type(value).__name__} {value!r}")
 

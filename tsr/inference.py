@@ -8,6 +8,7 @@ the models). The engine (validation, tsr eval) and the public `tsr.api` use thes
 """
 from __future__ import annotations
 
+import itertools
 import os
 from contextlib import contextmanager
 
@@ -31,6 +32,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[F
 
     checkpoint = read_checkpoint(path)
     cfg = build_config(checkpoint["config"], source=f"config stored in {path}")
+    if cfg["model"]["quantization"] == "int8" and torch.device(device).type != "cpu":
+        raise TsrError(f"{path} is an int8 model (tsr quantize), and int8 kernels run on CPU only; use --device cpu")
     model = build_model(cfg)
     load_model_state(model, checkpoint["model"], strict=True, source=str(path))
     return model.to(device).eval(), cfg
@@ -50,7 +53,8 @@ def _inference(model: nn.Module):
 
 
 def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    # an int8 network may hold no parameters (packed weights), but always buffers (its quantisation scales)
+    return next(itertools.chain(model.parameters(), model.buffers())).device
 
 
 def _part(model: nn.Module, name: str) -> nn.Module:

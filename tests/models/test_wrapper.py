@@ -227,5 +227,5 @@ def test_build_model_config_errors(overrides, message):
 
 
 def test_registry_rejects_unknown_types_naming_the_key():
-    with pytest.raises(ConfigError, match="config key 'model.sr.type' is 'edsr'; valid types: \\['tsrn'\\]"):
+    with pytest.raises(ConfigError, match="config key 'model.sr.type' is 'edsr'; valid types: \\['tsrn', 'imdn', 'imdn_rtc', 'rfdn', 'abpn'\\]"):
         SR.build("edsr")

@@ -3,7 +3,7 @@ with a report (`report`), and merging per-module checkpoints (`merge`).
 
 Layout of a tsr checkpoint (everything loads with `torch.load(weights_only=True)`):
     {"format": "tsr", "version": 1, "model": {<part>.net.<key>: CPU tensor}, "config": resolved config tree,
-     "step": int, "metrics": dict | None, [optimizer, scheduler, scaler, trainer, rng]: state dicts}
+     "step": int, "metrics": dict | None, "provenance": dict (tsr.provenance.collect), [optimizer, scheduler, scaler, trainer, rng]: state dicts}
 (learned loss weights are model tensors: the `weighting` part, keys weighting.net.*)
 Public checkpoints (TextZoom TSRN, crnn.pytorch CRNN, ASTER, MORAN) are converted into this layout when read.
 """

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tsr import provenance
 from tsr.checkpoint import public
 from tsr.checkpoint.integrity import DIGEST_KEY, non_finite_keys, tensor_digest
 from tsr.checkpoint.public import FORMAT, VERSION
@@ -61,8 +62,8 @@ def write_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """torch.save `payload` (tensors moved to CPU, NumPy values made plain) atomically, after checking that it
     holds only what `torch.load(weights_only=True)` accepts, so a file is never written that tsr cannot read, and
     that its model weights are finite. The file carries the digest of its tensors (`tensors_sha256`), checked on
-    read."""
-    payload = _plain(payload)
+    read, and its writer's provenance (`tsr.provenance`: command line, versions, commit, device)."""
+    payload = _plain({**payload, "provenance": provenance.collect()})
     _check_plain(payload, "checkpoint")
     bad = non_finite_keys(payload.get("model", {}))
     if bad:

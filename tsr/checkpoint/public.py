@@ -10,6 +10,9 @@ converter (object -> tsr checkpoint dict) registered in CONVERTERS.
   and MORAN (MORAN_v2's `moran.pth`, saved from DataParallel): evaluation-only recognizers, keys kept as they are
   (tsr.models.aster / tsr.models.moran use their authors' module names), checked key by key and shape by shape
   against the model so a wrong layout fails with one line naming what differs.
+- IMDN (Zheng222/IMDN's `IMDN_x2.pth`, a plain state dict `fea_conv.*`, `IMDB{i}.*`, `c.0.*`, `LR_conv.*`,
+  `upsampler.0.*`): the backbone's keys unchanged (model.sr.type imdn), `upsampler.0.*` becomes the shuffle
+  head's `conv_out.*`.
 
 The `*_to_part(s)` functions return part-local keys ("sr", "head", "recognizer"); `to_tsr` adds the part
 prefixes and the config.
@@ -35,6 +38,7 @@ TEXTZOOM_TSRN = "textzoom-tsrn"
 CRNN_PYTORCH = "crnn-pytorch"
 ASTER = "aster"
 MORAN = "moran"
+IMDN = "imdn"
 TSR = "tsr"
 FORMAT = TSR      # the "format" value of tsr's own checkpoints
 VERSION = 1       # the tsr checkpoint layout version this code writes and reads
@@ -265,12 +269,47 @@ def _from_judge(kind: str, obj: Mapping, path: Path) -> dict:
     return _converted({f"recognizer.net.{k}": v for k, v in state.items()}, config, kind)
 
 
+_IMDN_REQUIRED = ("fea_conv.weight", "IMDB1.c1.weight", "c.0.weight", "LR_conv.weight", "upsampler.0.weight")
+
+
+def _from_imdn(obj: Mapping, path: Path) -> dict:
+    """IMDN's official checkpoint (Zheng222/IMDN, `IMDN_x2.pth`: the state dict of `IMDN(in_nc, nf, num_modules,
+    out_nc, upscale)`) -> sr (type imdn: the official module names, keys unchanged) + head (type shuffle: the
+    upsampler's conv `upsampler.0.*` is `conv_out.*`); nf, num_modules, in_nc and the scale come from the shapes."""
+    sd = strip_prefixes(obj)
+    missing = [k for k in _IMDN_REQUIRED if k not in sd]
+    if missing:
+        raise CheckpointError(f"{path}: expected IMDN's official state dict (keys {', '.join(_IMDN_REQUIRED)}, ...); "
+                              f"missing {', '.join(missing)}; found keys {preview_keys(sd)}")
+    channels, in_channels = (int(n) for n in sd["fea_conv.weight"].shape[:2])
+    blocks = 0
+    while f"IMDB{blocks + 1}.c1.weight" in sd:
+        blocks += 1
+    expanded = int(sd["upsampler.0.weight"].shape[0])
+    scale = round((expanded / in_channels) ** 0.5)
+    if in_channels not in (3, 4) or scale * scale * in_channels != expanded or scale & (scale - 1) or scale < 2:
+        raise CheckpointError(f"{path}: IMDN with {in_channels} input channels and an upsampler to {expanded} "
+                              f"channels (x{expanded / in_channels:g} pixels); tsr converts 3 or 4 channels at x2 or x4 "
+                              f"(its heads upsample by powers of 2), not x{scale}")
+    model = {f"sr.net.{k}": v for k, v in sd.items() if not k.startswith("upsampler.")}
+    model.update({f"head.net.conv_out.{k[len('upsampler.0.'):]}": v for k, v in sd.items()
+                  if k.startswith("upsampler.0.")})
+    defaults = load_defaults()
+    lr_h, lr_w = defaults["data"]["lr_height"], defaults["data"]["lr_width"]
+    config = {"data": {"mask": in_channels == 4, "hr_height": lr_h * scale, "hr_width": lr_w * scale},
+              "model": {"parts": ["sr", "head"],
+                        "sr": {"type": "imdn", "channels": channels, "blocks": blocks, "stn": False},
+                        "head": {"type": "shuffle", "stages": scale.bit_length() - 1, "bicubic_skip": False}}}
+    return _converted(model, config, IMDN)
+
+
 # public format -> converter (loaded object, path) -> tsr checkpoint dict with "converted_from"
 CONVERTERS: dict[str, Callable[[Mapping, Path], dict]] = {
     TEXTZOOM_TSRN: _from_textzoom,
     CRNN_PYTORCH: _from_crnn_pytorch,
     ASTER: partial(_from_judge, ASTER),
     MORAN: partial(_from_judge, MORAN),
+    IMDN: _from_imdn,
 }
 
 
@@ -283,7 +322,7 @@ def to_tsr(obj: Mapping, kind: str, path: Path) -> dict:
 def detect_public_format(obj: Any) -> str | None:
     """What a loaded checkpoint object is: "tsr" (dict with format == "tsr"), "textzoom-tsrn" (dict with
     'state_dict_G', or a bare TSRN state dict), "crnn-pytorch" (state dict with cnn.conv0.weight), "aster" /
-    "moran" (their keys, bare or under 'state_dict'), else None."""
+    "moran" (their keys, bare or under 'state_dict'), "imdn" (IMDB1.c1.weight), else None."""
     if not isinstance(obj, Mapping):
         return None
     if obj.get("format") == TSR:
@@ -295,6 +334,8 @@ def detect_public_format(obj: Any) -> str | None:
         return TEXTZOOM_TSRN
     if "cnn.conv0.weight" in keys:
         return CRNN_PYTORCH
+    if "IMDB1.c1.weight" in keys:
+        return IMDN
     return _detect_judge(obj)
 
 

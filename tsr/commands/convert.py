@@ -1,8 +1,8 @@
-"""`tsr convert`: a public checkpoint (TextZoom TSRN, crnn.pytorch CRNN, ASTER, MORAN) -> a tsr checkpoint."""
+"""`tsr convert`: a public checkpoint (TextZoom TSRN, crnn.pytorch CRNN, ASTER, MORAN, IMDN) -> a tsr checkpoint."""
 from __future__ import annotations
 
-HELP = "convert a TextZoom TSRN, crnn.pytorch CRNN, ASTER or MORAN checkpoint into a tsr checkpoint"
-FORMATS = ("textzoom-tsrn", "crnn-pytorch", "aster", "moran")
+HELP = "convert a TextZoom TSRN, crnn.pytorch CRNN, ASTER, MORAN or official IMDN checkpoint into a tsr checkpoint"
+FORMATS = ("textzoom-tsrn", "crnn-pytorch", "aster", "moran", "imdn")
 
 
 def add_arguments(parser):

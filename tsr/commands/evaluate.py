@@ -7,6 +7,8 @@ HELP = "evaluate checkpoints (and the bicubic / HR baselines) on easy/medium/har
 
 
 def add_arguments(parser):
+    from tsr.commands import options
+
     parser.add_argument("--data", required=True, help="test root holding one TextZoom LMDB per split (e.g. data/synth/test)")
     parser.add_argument("--ckpt", nargs="+", action="extend", default=[], metavar="PATH[:LABEL]",
                         help="checkpoints to evaluate, one row each (label defaults to the file name); "
@@ -20,11 +22,16 @@ def add_arguments(parser):
                                          "first checkpoint's, else tsr's defaults")
     parser.add_argument("--splits", nargs="+", default=None, help="split folder names (default: data.test_splits)")
     parser.add_argument("--out", default="eval/results", help="folder for results.md/.csv/.json/.tex")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="auto: cuda:LOCAL_RANK when CUDA is available, else cpu")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.max_len=20")
+    options.add_batch_size(parser, None, "images per batch (None: train.batch_size of the config)")
+    parser.add_argument("--workers", type=int, default=None, help="data loading processes (None: data.num_workers)")
+    options.add_device(parser)
+    parser.add_argument("--pictures", type=int, default=8, metavar="N",
+                        help="samples per split in pictures_<split>.png (0: no pictures)")
+    parser.add_argument("--pictures-seed", type=int, default=None, metavar="S",
+                        help="draw which samples the pictures show with this seed (None: the first N)")
+    parser.add_argument("--pictures-font", type=int, default=12, metavar="PX",
+                        help="text size in the pictures (e.g. 20 for figures in papers)")
+    options.add_overrides(parser, "data.max_len=20")
 
 
 def parse_ckpt_arg(text: str) -> tuple[str, str]:
@@ -37,15 +44,19 @@ def parse_ckpt_arg(text: str) -> tuple[str, str]:
 
 def run(args):
     from tsr import dist
+    from tsr.commands import options
     from tsr.engine.run_eval import run_eval
     from tsr.outputs import check_output_dir
 
-    ckpts = [parse_ckpt_arg(c) for c in args.ckpt]
+    # `--ckpt A.pth data.max_len=20`: argparse gives the override to --ckpt; the grammar takes it back
+    paths, late = options.split_overrides(args.ckpt)
+    ckpts = [parse_ckpt_arg(c) for c in paths]
     if dist.is_main():
         check_output_dir(args.out, "--out")      # before the evaluation, not after it
     # under torchrun: each rank evaluates an unpadded share, sums are all-reduced (exact counts); rank 0 writes
     with dist.session(args.device) as device:
         result = run_eval(data_root=args.data, ckpts=ckpts, recognizers=args.recognizer, config_path=args.config,
-                          overrides=args.overrides, splits=args.splits, out_dir=args.out,
-                          batch_size=args.batch_size, num_workers=args.workers, device=device)
+                          overrides=[*args.overrides, *late], splits=args.splits, out_dir=args.out,
+                          batch_size=args.batch_size, num_workers=args.workers, device=device,
+                          num_images=args.pictures, pictures_seed=args.pictures_seed, font_size=args.pictures_font)
     return 0 if result is not None else 1

@@ -6,12 +6,14 @@ HELP = "read word images (a file or a folder) with a recognizer: crnn|aster|mora
 
 
 def add_arguments(parser):
+    from tsr.commands import options
+
     parser.add_argument("--recognizer", required=True, metavar="KIND:PATH",
                         help="crnn:crnn.pth, aster:demo.pth.tar, moran:moran.pth, or a tsr checkpoint with a recognizer")
     parser.add_argument("--input", required=True, help="an image file, or a folder of images (any PIL format, any size)")
     parser.add_argument("--out", required=True, help="folder for predictions.tsv")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default="cpu")
+    options.add_batch_size(parser, 64, "images per batch")
+    options.add_device(parser, "cpu")
 
 
 def predictions_tsv(rows) -> str:
@@ -33,6 +35,7 @@ def run(args):
 
     import torch
 
+    from tsr import dist
     from tsr.commands.sr import list_images, read_lr
     from tsr.errors import TsrError
     from tsr.io import atomic_write_text
@@ -41,7 +44,7 @@ def run(args):
     if args.batch_size < 1:
         raise TsrError(f"--batch-size must be >= 1, got {args.batch_size}")
     files = list_images(args.input)
-    judge = load_judge(args.recognizer, device=args.device)
+    judge = load_judge(args.recognizer, device=dist.init(args.device))
     started = time.perf_counter()
     rows = []
     for start in range(0, len(files), args.batch_size):

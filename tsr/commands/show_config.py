@@ -7,7 +7,9 @@ HELP = "print the resolved config (defaults <- CONFIG and its _base_ chain <- ke
 
 def add_arguments(parser):
     parser.add_argument("--config", help="YAML config file (default: tsr's defaults)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.lr=1e-4")
+    from tsr.commands import options
+
+    options.add_overrides(parser, "train.lr=1e-4")
 
 
 def run(args):

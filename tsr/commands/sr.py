@@ -10,15 +10,17 @@ HELP = "super-resolve your own word images (a file or a folder of them) with a c
 
 
 def add_arguments(parser):
+    from tsr.commands import options
+
     parser.add_argument("--ckpt", required=True, help="checkpoint with sr + head parts (tsr or TextZoom TSRN)")
     parser.add_argument("--input", required=True, help="an image file, or a folder of images (any PIL format)")
     parser.add_argument("--out", required=True, help="folder for the SR PNGs (and predictions.tsv); never the "
                                                      "--input folder: inputs are never overwritten")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    options.add_batch_size(parser, 32, "images per forward")
+    options.add_device(parser)
 
 
-def list_images(path: str | Path) -> list[Path]:
+def list_images(path: str | Path, flag: str = "--input") -> list[Path]:
     """A file -> [it]; a folder -> its files with an image extension PIL knows, sorted by name (not recursive)."""
     from PIL import Image
 
@@ -28,11 +30,11 @@ def list_images(path: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise DataError(f"--input {path} does not exist (expected an image file or a folder of images)")
+        raise DataError(f"{flag} {path} does not exist (expected an image file or a folder of images)")
     extensions = {ext.lower() for ext in Image.registered_extensions()}
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
     if not files:
-        raise DataError(f"--input {path} holds no image files (looked for {', '.join(sorted(extensions)[:8])}, ...)")
+        raise DataError(f"{flag} {path} holds no image files (looked for {', '.join(sorted(extensions)[:8])}, ...)")
     return files
 
 
@@ -97,8 +99,7 @@ def run(args):
     out = check_output_dir(args.out, "--out")
     names = output_names(files)
     check_inputs_kept(args.input, files, out, names)
-    device = dist.init(args.device)
-    model, cfg = api.load(args.ckpt, device=device)
+    model, cfg = api.load(args.ckpt, device=dist.init(args.device))
     if "sr" not in model or "head" not in model:
         raise TsrError(f"--ckpt {args.ckpt} has no SR network (parts: {list(model.keys())}); expected sr + head")
     data = cfg["data"]

@@ -23,9 +23,9 @@ def add_arguments(parser):
     parser.add_argument("--test", type=_counts, required=True, metavar="N|E,M,H",
                         help="test pairs per difficulty split: one number, or easy,medium,hard "
                              "(TextZoom's sizes: 1619,1411,1343)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--fonts", default=None, help="folder of .ttf/.otf fonts (default: system DejaVu etc.)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed and arguments: same bytes)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (None: all cores)")
+    parser.add_argument("--fonts", default=None, help="folder of .ttf/.otf fonts (None: system DejaVu etc.)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace existing LMDBs")
     group.add_argument("--reuse", action="store_true",

@@ -12,8 +12,12 @@ def add_arguments(parser):
     parser.add_argument("--reuse", action="store_true",
                         help="pipelines: a run folder holding a finished run with this config is kept as it is; an "
                              "interrupted one is resumed (another config there is still an error)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. train.steps=2000 run.name=sr_try2")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check config, data, checkpoints and run folder, run one forward/backward on one batch, "
+                             "print the plan; write nothing")
+    from tsr.commands import options
+
+    options.add_overrides(parser, "train.steps=2000 run.name=sr_try2")
 
 
 def run(args):
@@ -39,6 +43,12 @@ def run(args):
     else:
         raise TsrError("give --config CFG (a new run) or --resume RUN (continue one)")
     check_output_dir(run_dir_of(cfg), "run folder (run.out_root/run.name)")
+    if args.dry_run:
+        from tsr.engine.dry_run import dry_run
+
+        with dist.session(cfg["train"]["device"], setting="train.device") as device:
+            print(dry_run(cfg, device, dist.world_size(), args.resume))
+        return 0
     resume = args.resume
     if args.reuse and not resume:
         found = previous_run(cfg)

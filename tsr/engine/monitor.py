@@ -1,23 +1,29 @@
 """What a run reports, on rank 0 only: TensorBoard scalars and pictures, log.jsonl (one JSON line per logged step,
-the record a resumed run is compared with), and a tqdm bar with loss and images/s. Other ranks get a Monitor
+the record a resumed run is compared with), a tqdm bar with loss and images/s on a terminal or else a progress line
+per logged step, and RUN/train.log (tsr.engine.console_log). Other ranks get a Monitor
 that does nothing, so the trainer never asks who it is before reporting."""
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Optional
 import numpy as np
 
+from tsr.engine.console_log import RunLog, progress_line
 from tsr.io import atomic_write_text
 
 LOG_NAME = "log.jsonl"
 
 
 class Monitor:
-    def __init__(self, run_dir: Path, enabled: bool, total_steps: int, start_step: int):
+    def __init__(self, run_dir: Path, enabled: bool, total_steps: int, start_step: int,
+                 run_log: Optional[RunLog] = None):
         self.enabled = enabled
         self.writer = self.bar = None
-        self.total_steps = total_steps
+        self.total_steps, self.start_step, self.started = total_steps, start_step, time.monotonic()
+        self.run_log = run_log  # RUN/train.log: every line shown here, timestamped (tsr.engine.console_log)
         if not enabled:
             return
         from torch.utils.tensorboard import SummaryWriter
@@ -41,9 +47,12 @@ class Monitor:
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
             return
-        if self.bar is None and "loss/total" in values:
-            print(f"step {step}/{self.total_steps}  loss {values['loss/total']:.4g}  "
-                  f"{values.get('images_per_s', 0):.1f} images/s", file=sys.stderr, flush=True)
+        if "loss/total" in values:
+            line = progress_line(step, self.total_steps, self.start_step, time.monotonic() - self.started, values)
+            if self.bar is None:
+                print(line, file=sys.stderr, flush=True)
+            if self.run_log is not None:
+                self.run_log.write(line)
         for name, value in values.items():
             self.writer.add_scalar(name, value, step)
         with open(self.log_path, "a") as f:
@@ -59,6 +68,8 @@ class Monitor:
             self.bar.write(text, file=sys.stderr)
         elif self.enabled:
             print(text, file=sys.stderr)
+        if self.enabled and self.run_log is not None:
+            self.run_log.write(text)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -11,7 +11,7 @@ from tsr import dist, inference
 from tsr.config import build_config, load_config, save_config
 from tsr.data.lmdb_dataset import dataset_options, load_test_splits
 from tsr.engine.evaluator import evaluate
-from tsr.engine.pictures import SampleKeeper
+from tsr.engine.pictures import FONT_SIZE, SampleKeeper
 from tsr.engine.rows import evaluation_rows
 from tsr.io import atomic_write
 from tsr.errors import DataError, TsrError
@@ -24,9 +24,11 @@ log = logging.getLogger("tsr.eval")
 def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers: Sequence[str] = (),
              config_path: Optional[str] = None, overrides: Sequence[str] = (), splits: Optional[Sequence[str]] = None,
              out_dir: Optional[str] = "eval/results", batch_size: Optional[int] = None,
-             num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8):
+             num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8,
+             pictures_seed: Optional[int] = None, font_size: int = FONT_SIZE):
     """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* and
-    pictures_<split>.png (LR | bicubic | each checkpoint | HR for the first `num_images` samples) to out_dir.
+    pictures_<split>.png (LR | bicubic | each checkpoint | HR for `num_images` samples: the first ones, or drawn by
+    `pictures_seed`; text at `font_size`) to out_dir.
 
     Who reads the text: with `recognizers` (judges, KIND:PATH or PATH, see tsr.judges), each of them reads every
     row's images (TextZoom's protocol: fixed CRNN / ASTER / MORAN judge all SR models); one ACC table per judge and
@@ -46,11 +48,15 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
     judges = {j.name: j.read for j in load_judges(recognizers, device)} if recognizers else None
     recognizer = None if judges else _pick_recognizer(models)
     rows = evaluation_rows(models, own_text=not judges)
-    keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0)
+    batch_size = batch_size or cfg["eval"]["batch_size"]
+    # the samples this rank sees per split: the seeded draw picks among them
+    sizes = {name: sum(len(b) for b in dist.shard_batches(len(ds), batch_size)) for name, ds in datasets.items()}
+    keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0, seed=pictures_seed, font_size=font_size,
+                          sizes=sizes)
     started = time.perf_counter()
     results = evaluate(rows, datasets, recognizer=recognizer, judges=judges,
-                       batch_size=batch_size or cfg["eval"]["batch_size"],
-                       num_workers=data["num_workers"] if num_workers is None else num_workers, device=device,
+                       batch_size=batch_size, device=device,
+                       num_workers=data["num_workers"] if num_workers is None else num_workers,
                        on_batch=keeper, protocol=cfg["eval"]["protocol"])
     seconds = time.perf_counter() - started
     if dist.is_main():

@@ -21,13 +21,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from tsr import dist
+from tsr import dist, provenance
 from tsr.checkpoint import unwrap
 from tsr.checkpoint.integrity import non_finite_keys, tensor_digest
 from tsr.config import ConfigError
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.data.sampler import ResumableDistributedSampler
-from tsr.engine import fast_path
+from tsr.engine import console_log, fast_path
 from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
 from tsr.engine.rng import capture_rng_state
@@ -67,17 +67,18 @@ class TrainerState:
 def train(cfg: dict, resume: Optional[str] = None) -> dict:
     """Train one stage from `cfg` (resolved); `resume`: a checkpoint (or a run folder holding last.pth) to
     continue strictly. Returns the summary written to RUN/summary.json."""
-    with dist.session(cfg["train"]["device"], setting="train.device") as device, StopSignals() as signals:
+    with dist.session(cfg["train"]["device"], setting="train.device") as device, StopSignals() as signals, \
+            console_log.capture(dist.is_main()) as run_log:
         folder = RunFolder(cfg, dist.is_main())
         try:
-            return _Run(cfg, device, resume, folder, signals).fit()
+            return _Run(cfg, device, resume, folder, signals, run_log).fit()
         finally:
             folder.close()
 
 
 class _Run:
     def __init__(self, cfg: dict, device: torch.device, resume: Optional[str], folder: RunFolder,
-                 signals: StopSignals):
+                 signals: StopSignals, run_log: Optional[console_log.RunLog] = None):
         self.cfg, self.device, self.train_cfg = cfg, device, cfg["train"]
         self.folder, self.signals = folder, signals
         self.run_dir = self.folder.path
@@ -85,6 +86,9 @@ class _Run:
         self.micro_batch = _micro_batch(self.train_cfg, self.world)
         _seed_everything(cfg["run"]["seed"] + dist.rank())
         checkpoint = self.folder.open(resume)
+        if run_log is not None:
+            run_log.open(self.run_dir)  # the folder is this run's now (open refuses another run's)
+            log.info("command: %s", provenance.collect()["command"])
 
         self.model = build_model(cfg)
         if checkpoint is None and self.train_cfg["init"]:
@@ -124,7 +128,7 @@ class _Run:
             self.train_module = torch.compile(self.train_module)
         self._build_data()
         self.validator = Validator(cfg, self.val_splits, device)
-        self.monitor = Monitor(self.run_dir, self.is_main, self.train_cfg["steps"], self.state.step)
+        self.monitor = Monitor(self.run_dir, self.is_main, self.train_cfg["steps"], self.state.step, run_log)
         self.saved_step = self.state.step if checkpoint is not None else None   # the step last.pth holds
 
     def _build_data(self) -> None:
@@ -268,6 +272,8 @@ class _Run:
     def _log_scalars(self, total: float, losses: dict, rate: float, corrupt: int) -> None:
         values = {"loss/total": total, **{f"loss/{t}": v for t, v in losses.items()},
                   "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": rate, "data/corrupt": corrupt}
+        # every group's rate: train.lr_scale makes parts differ (groups are named <part> / <part>.no_decay)
+        values.update({f"lr/{group.get('name', i)}": group["lr"] for i, group in enumerate(self.optimizer.param_groups)})
         values.update(self.tasks.weighting_scalars())
         self.monitor.scalars(self.state.step, values)
 
@@ -307,7 +313,8 @@ class _Run:
                    "device": str(self.device), "images_per_s": throughput.rate,
                    "images_per_s_steady": throughput.steady, "rank_checksums": checksums,
                    "best_acc": state.best_acc, "best_acc_step": state.best_acc_step,
-                   "best_psnr": state.best_psnr, "best_psnr_step": state.best_psnr_step}
+                   "best_psnr": state.best_psnr, "best_psnr_step": state.best_psnr_step,
+                   "provenance": provenance.collect()}
         if self.is_main:
             atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
             self.monitor.message(f"done: {state.step} steps, {throughput.rate:.1f} images/s; weights identical on "

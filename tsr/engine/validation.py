@@ -45,7 +45,7 @@ class Validator:
         return MODEL_ROW if "sr" in unwrap(model) else "HR"
 
     def run(self, model) -> tuple[list, dict, dict]:
-        """-> (evaluator rows, {"acc": A-ACC, "psnr": A-PSNR} of the model (HR row's ACC for a recognizer
+        """-> (evaluator rows, {"acc": A-ACC, "psnr": A-PSNR, "ssim": A-SSIM} of the model (HR row's ACC for a recognizer
         alone; None where not measured), {split: picture grid} (rank 0's first samples))."""
         model = unwrap(model)
         rows = evaluation_rows([(MODEL_ROW, model, self.cfg)], own_text=True)
@@ -55,4 +55,5 @@ class Validator:
                            device=self.device, on_batch=keeper, protocol=self.cfg["eval"]["protocol"])
         scored = dict(results)[self.scored_row(model)]
         average = with_average(MODEL_ROW, scored, list(self.splits))[AVERAGE]
-        return results, {"acc": average["acc"], "psnr": average["psnr"]}, keeper.grids()
+        # ssim is reported (TensorBoard val/A/ssim), never used to pick a best checkpoint
+        return results, {"acc": average["acc"], "psnr": average["psnr"], "ssim": average.get("ssim")}, keeper.grids()

@@ -12,13 +12,18 @@ from tsr.config import ConfigError
 from tsr.charset import CTCCodec, alphabet_for
 from tsr.images import image_channels
 from tsr.losses.weighting import build_weighting, is_learned
-from tsr.models import adapters
+from tsr.models import adapters, quantization
+from tsr.models.abpn import ABPNBackbone
 from tsr.models.aster import Aster
 from tsr.models.convctc import ConvCTC
 from tsr.models.crnn import CRNN
 from tsr.models.heads import PixelShuffleHead, check_scale
+from tsr.models.imdn import IMDNBackbone
+from tsr.models.imdn_rtc import IMDNRTCBackbone
 from tsr.models.moran import Moran
 from tsr.models.parts import PART_NAMES, PARTS, runs
+from tsr.models.rfdn import RFDNBackbone
+from tsr.models.shuffle_head import ShuffleHead
 from tsr.models.tsrn import TSRNBackbone
 from tsr.models.wrapper import FullModel, Part
 
@@ -48,13 +53,22 @@ class Registry:
     def build(self, name: str, **kwargs) -> nn.Module:
         if name not in self._constructors:
             raise ConfigError(f"config key '{self.key}' is {name!r}; valid types: {self.names()}")
-        return self._constructors[name](**kwargs)
+        try:
+            return self._constructors[name](**kwargs)
+        except ValueError as e:    # a constructor's check of its arguments, which come from the config
+            raise ConfigError(f"{self.key}={name!r}: {e}") from None
 
 
 SR = Registry("model.sr.type")
 SR.register("tsrn", TSRNBackbone)
+SR.register("imdn", IMDNBackbone)
+SR.register("imdn_rtc", IMDNRTCBackbone)
+SR.register("rfdn", RFDNBackbone)
+SR.register("abpn", ABPNBackbone)
 HEADS = Registry("model.head.type")
 HEADS.register("pixelshuffle", PixelShuffleHead)
+HEADS.register("shuffle", ShuffleHead)
+HEADS.register("anchor", partial(ShuffleHead, anchor=True))
 RECOGNIZERS = Registry("model.recognizer.type")
 RECOGNIZERS.register("crnn", CRNN)
 RECOGNIZERS.register("aster", lambda **crnn_keys: Aster())   # one public architecture: CRNN's size keys do not apply
@@ -77,6 +91,7 @@ def model_choices(cfg: dict) -> dict[str, tuple]:
         choices[registry.key] = (*optional, *registry.names())
         section = cfg.get("model", {}).get(part, {})
         choices[f"model.{part}.trainable"] = registry.trainable_modes(section.get("type"))
+    choices["model.quantization"] = quantization.MODES
     return choices
 
 
@@ -87,7 +102,8 @@ def build_model(cfg: dict) -> FullModel:
     of head stages against data.lr_* -> data.hr_*, and the recognizer's classes from data.label_filter.
     `model.<part>.trainable` sets each part's trainable mode. With a learned train.weighting (uncertainty) the model also
     has a `weighting` part holding one learned log-variance per task of `train.tasks` (it is trained, synchronised
-    and saved like any other part).
+    and saved like any other part). `model.quantization` (qat | int8) then turns sr and head into fake-quantised or
+    int8 modules (tsr.models.quantization).
     """
     data, model = cfg["data"], cfg["model"]
     names = _checked_parts(model)
@@ -124,7 +140,7 @@ def build_model(cfg: dict) -> FullModel:
     train = cfg["train"]
     if is_learned(train["weighting"]):
         parts["weighting"] = Part("weighting", build_weighting(train["weighting"], train["tasks"], train["task_weights"]))
-    return FullModel(parts)
+    return quantization.prepare(FullModel(parts), model["quantization"])
 
 
 def _kwargs(section: dict) -> dict:

@@ -2,7 +2,8 @@
 Adam) against plain fp32 eager, measured in the same run so that each speed-up is a ratio.
 
 Figures: training images/s of every stage (random tensors of the TextZoom sizes, so the model alone is timed),
-evaluation images/s (the one evaluator on a test LMDB: SR forward, recognizer, PSNR, SSIM), data-loading
+evaluation images/s (the one evaluator on a test LMDB: SR forward, recognizer, PSNR, SSIM), SR inference of an
+int8 checkpoint against the same network in fp32 (CPU; the "fast path" column is int8 there), data-loading
 images/s from a training LMDB (decoded cache + worker processes + pinned memory vs decoding in the main
 process); beside each speed the peak tensor memory of one step (tsr.perf.memory: the CUDA allocator's peak,
 counted tensor by tensor on CPU).
@@ -28,6 +29,7 @@ from tsr.engine.timing import timed
 from tsr.errors import DataError
 from tsr.images import image_channels
 from tsr.models.build import build_model
+from tsr.perf.latency import sr_latency_ms
 from tsr.perf.memory import peak_memory_mb, state_tensors
 
 
@@ -116,6 +118,23 @@ def bench_evaluation(cfg: dict, test_root: str, device: torch.device, limit: int
                 peak_mb[fast] = peak_memory_mb(lambda: read(lr_batch), device, state_tensors(model, lr_batch))
     return Figure(f"eval ({count} images, ACC+PSNR+SSIM)", count / seconds[False], count / seconds[True],
                   peak_mb.get(False), peak_mb.get(True))
+
+
+def bench_int8(int8_model, cfg: dict, batches: tuple[int, ...] = (1, 64), repeats: int = 10) -> list[Figure]:
+    """SR inference images/s on CPU of an int8 model (`cfg` its config) and of the same network built in fp32 (the
+    weights do not change the speed), at each batch size; the int8 figure sits in the fast-path column."""
+    from tsr.config import build_config
+
+    fp32_model = build_model(build_config(cfg, ["model.quantization=fp32"])).eval()
+    data, cpu = cfg["data"], torch.device("cpu")
+    lr_shape = (image_channels(data["mask"]), data["lr_height"], data["lr_width"])
+    figures = []
+    for batch in batches:
+        ms = {name: sr_latency_ms(m, lr_shape, batch, repeats, cpu) for name, m in (("fp32", fp32_model),
+                                                                                     ("int8", int8_model))}
+        figures.append(Figure(f"SR inference, batch {batch}: fast path = int8 ({cfg['model']['sr']['type']})",
+                              1e3 / ms["fp32"], 1e3 / ms["int8"]))
+    return figures
 
 
 def bench_loading(cfg: dict, train_root: str, device: torch.device, batch: int, batches: int) -> Figure:

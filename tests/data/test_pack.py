@@ -1,0 +1,72 @@
+"""tsr pack / tsr.data.pack: own image folders -> TextZoom LMDBs that tsr's dataset reads."""
+import lmdb
+import numpy as np
+import pytest
+from PIL import Image
+
+from tsr.cli import main
+from tsr.data.lmdb_dataset import TextZoomLMDB
+from tsr.data.pack import pack, read_labels
+
+
+def write_image(path, size, seed):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+def lmdb_records(path):
+    env = lmdb.open(str(path), readonly=True, lock=False)
+    with env.begin() as txn:
+        n = int(txn.get(b"num-samples"))
+        out = [(txn.get(b"image_hr-%09d" % i), txn.get(b"image_lr-%09d" % i), txn.get(b"label-%09d" % i).decode())
+               for i in range(1, n + 1)]
+    env.close()
+    return out
+
+
+def test_paired_folders_with_a_tsv_keep_the_bytes_and_labels(tmp_path):
+    (tmp_path / "hr").mkdir(), (tmp_path / "lr").mkdir()
+    for i, name in enumerate(["a", "b"]):
+        write_image(tmp_path / "hr" / f"{name}.png", (100, 30), i)
+        write_image(tmp_path / "lr" / f"{name}.jpg", (50, 15), 10 + i)
+    (tmp_path / "labels.tsv").write_text("file\tlabel\na.png\tHello\nb\tworld 2\n")
+    assert main(["pack", "--hr", str(tmp_path / "hr"), "--lr", str(tmp_path / "lr"), "--labels",
+                 str(tmp_path / "labels.tsv"), "--out", str(tmp_path / "out")]) == 0
+    records = lmdb_records(tmp_path / "out")
+    assert [r[2] for r in records] == ["Hello", "world 2"]
+    assert records[0][0] == (tmp_path / "hr" / "a.png").read_bytes()
+    assert records[1][1] == (tmp_path / "lr" / "b.jpg").read_bytes()
+    item = TextZoomLMDB(tmp_path / "out", label_filter="lower")[0]
+    assert item["label"] == "hello" and tuple(item["hr"].shape) == (4, 32, 128) and tuple(item["lr"].shape) == (4, 16, 64)
+
+
+def test_hr_alone_is_degraded_labels_from_names_and_a_seeded_test_split(tmp_path):
+    (tmp_path / "hr").mkdir()
+    for i in range(10):
+        write_image(tmp_path / "hr" / f"{i:04d}_word{i}.png", (128, 32), i)
+    counts = pack(tmp_path / "hr", tmp_path / "out", level="hard", test_fraction=0.3, seed=1)
+    assert counts == {str(tmp_path / "out" / "train"): 7, str(tmp_path / "out" / "test" / "all"): 3}
+    train = lmdb_records(tmp_path / "out" / "train")
+    test = lmdb_records(tmp_path / "out" / "test" / "all")
+    assert sorted(r[2] for r in train + test) == sorted(f"word{i}" for i in range(10))
+    import io
+    assert Image.open(io.BytesIO(train[0][1])).size == (64, 16)  # LR at half the HR size
+    again = pack(tmp_path / "hr", tmp_path / "again", level="hard", test_fraction=0.3, seed=1)
+    assert lmdb_records(tmp_path / "again" / "train") == train and len(again) == 2  # same seed, same bytes
+
+
+def test_pack_errors_name_the_input(tmp_path, capsys):
+    (tmp_path / "hr").mkdir(), (tmp_path / "lr").mkdir()
+    write_image(tmp_path / "hr" / "a.png", (64, 16), 0)
+    write_image(tmp_path / "lr" / "z.png", (32, 8), 0)
+    assert main(["pack", "--hr", str(tmp_path / "hr"), "--lr", str(tmp_path / "lr"), "--out", str(tmp_path / "o")]) == 2
+    assert "lacks a partner for 1 HR image(s), e.g. ['a.png']" in capsys.readouterr().err
+    (tmp_path / "l.tsv").write_text("a.png hello\n")
+    with pytest.raises(Exception, match=r"line 1: expected 'file<TAB>label'"):
+        read_labels(tmp_path / "l.tsv")
+    (tmp_path / "l.tsv").write_text("b.png\thello\n")
+    assert main(["pack", "--hr", str(tmp_path / "hr"), "--labels", str(tmp_path / "l.tsv"), "--out", str(tmp_path / "o")]) == 2
+    assert "--labels has no label for a.png" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert main(["pack", "--hr", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+    assert "--hr " in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""Flags several commands share, spelled and explained once: --device, --batch-size, key=value overrides."""
+from __future__ import annotations
+
+import os
+
+from tsr.config import is_override
+
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+def add_device(parser, default: str = "auto") -> None:
+    """--device auto|cpu|cuda; every command resolves it with tsr.dist.init (the one place that decides)."""
+    parser.add_argument("--device", default=default, choices=DEVICES,
+                        help="auto: cuda:LOCAL_RANK when CUDA is available, else cpu")
+
+
+def add_batch_size(parser, default: int | None, what: str = "images per batch") -> None:
+    # --batch is the old spelling of bench / profile, kept as an alias so scripts keep working
+    parser.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=default, help=what)
+
+
+def add_overrides(parser, example: str = "train.steps=2000 data.max_len=20") -> None:
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help=f"config overrides, e.g. {example}; a list key takes one value "
+                             f"as a one-element list. Quote values with brackets for zsh: 'data.train_roots=[a,b]'")
+
+
+def split_overrides(values: list[str]) -> tuple[list[str], list[str]]:
+    """Tokens a list-taking flag (--ckpt A B ...) swallowed -> (its own values, key=value overrides among them).
+
+    The grammar: a token `dotted.key=value` is an override wherever it stands (argparse gives everything after
+    `--ckpt` to --ckpt), unless a file of that name exists (a path may contain '=')."""
+    own = [v for v in values if not is_override(v) or os.path.exists(v)]
+    return own, [v for v in values if v not in own]

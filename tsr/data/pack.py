@@ -1,0 +1,108 @@
+"""Users' own image folders -> TextZoom-format LMDBs (the writer synth uses): paired LR/HR folders, or HR alone with
+LR made by tsr's degradations (tsr.data.degrade). Labels from a tsv (`file<TAB>label`) or from file names.
+
+Pairs are matched by file stem (a.png in --hr with a.jpg in --lr). A label from a file name is the part after
+the last '_' of its stem ('0042_hello.png' -> 'hello'; 'hello.png' -> 'hello')."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from tsr.data.degrade import DEGRADATIONS, degrade
+from tsr.data.lmdb_writer import write_textzoom_lmdb
+from tsr.errors import DataError
+
+LEVELS = tuple(DEGRADATIONS)
+MIXED = "mixed"  # each image draws its level, as synth's train split
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """tsv 'file<TAB>label' per line (an optional header 'file<TAB>label' / 'file<TAB>text') -> {file name: label};
+    also keyed by stem, so 'a' and 'a.png' both match."""
+    labels: dict[str, str] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise DataError(f"--labels {path} line {number}: expected 'file<TAB>label', got {line!r}")
+        name, label = line.split("\t", 1)
+        if number == 1 and name.strip().lower() == "file":
+            continue
+        labels[name.strip()] = label
+        labels.setdefault(Path(name.strip()).stem, label)
+    return labels
+
+
+def label_from_name(file: Path) -> str:
+    return file.stem.rsplit("_", 1)[-1]
+
+
+def pair_files(hr_files: list[Path], lr_dir: Optional[Path]) -> list[tuple[Path, Optional[Path]]]:
+    """HR files -> (hr, lr or None) matched by stem; an HR without its LR is an error naming it."""
+    if lr_dir is None:
+        return [(f, None) for f in hr_files]
+    from tsr.commands.sr import list_images
+
+    lr_by_stem = {f.stem: f for f in list_images(lr_dir, "--lr")}
+    missing = [f.name for f in hr_files if f.stem not in lr_by_stem]
+    if missing:
+        raise DataError(f"--lr {lr_dir} lacks a partner for {len(missing)} HR image(s), e.g. {missing[:3]} "
+                        f"(pairs are matched by file stem)")
+    return [(f, lr_by_stem[f.stem]) for f in hr_files]
+
+
+def split_pairs(pairs: list, test_fraction: float, seed: int) -> tuple[list, list]:
+    """-> (train, test): round(len * test_fraction) pairs drawn with `seed` go to test, order otherwise kept."""
+    if not 0 <= test_fraction < 1:
+        raise DataError(f"--test-fraction must be in [0, 1), got {test_fraction}")
+    n_test = int(round(len(pairs) * test_fraction))
+    chosen = set(np.random.default_rng(seed).permutation(len(pairs))[:n_test].tolist())
+    return ([p for i, p in enumerate(pairs) if i not in chosen], [p for i, p in enumerate(pairs) if i in chosen])
+
+
+def records(pairs: list, labels: Optional[dict[str, str]], level: str, seed: int,
+            scale: int = 2) -> Iterator[tuple[bytes, bytes, str]]:
+    """(hr bytes, lr bytes, label) per pair; image files are stored as they are (any format PIL reads), an LR
+    made from HR by `level` (seeded per index: the same seed gives the same bytes)."""
+    from PIL import Image
+
+    for index, (hr, lr) in enumerate(pairs):
+        label = label_from_name(hr) if labels is None else labels.get(hr.name, labels.get(hr.stem))
+        if label is None:
+            raise DataError(f"--labels has no label for {hr.name}")
+        if lr is not None:
+            lr_bytes = lr.read_bytes()
+        else:
+            rng = np.random.default_rng([seed, index])
+            chosen = LEVELS[rng.integers(len(LEVELS))] if level == MIXED else level
+            try:
+                with Image.open(hr) as image:
+                    low = degrade(image.convert("RGB"), chosen, rng, scale)
+            except OSError as e:
+                raise DataError(f"--hr file {hr} is not an image PIL can read ({e})") from None
+            buffer = io.BytesIO()
+            low.save(buffer, format="PNG")
+            lr_bytes = buffer.getvalue()
+        yield hr.read_bytes(), lr_bytes, label
+
+
+def pack(hr_dir, out, lr_dir=None, labels_path=None, level: str = MIXED, test_fraction: float = 0.0,
+         seed: int = 0, overwrite: bool = False) -> dict[str, int]:
+    """Write OUT (one LMDB) or, with test_fraction > 0, OUT/train and OUT/test/all; -> {lmdb path: records}."""
+    from tsr.commands.sr import list_images
+
+    if level not in (*LEVELS, MIXED):
+        raise DataError(f"--degrade must be one of {[*LEVELS, MIXED]}, got {level!r}")
+    pairs = pair_files(list_images(hr_dir, "--hr"), Path(lr_dir) if lr_dir else None)
+    labels = read_labels(Path(labels_path)) if labels_path else None
+    out = Path(out)
+    if test_fraction:
+        train, test = split_pairs(pairs, test_fraction, seed)
+        targets = {out / "train": train, out / "test" / "all": test}
+    else:
+        targets = {out: pairs}
+    return {str(path): write_textzoom_lmdb(path, records(items, labels, level, seed), overwrite=overwrite)
+            for path, items in targets.items()}
