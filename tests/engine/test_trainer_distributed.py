@@ -107,7 +107,8 @@ def test_tensorboard_has_losses_metrics_and_pictures(stages):
 def test_kill_minus_9_then_resume_reproduces_the_uninterrupted_run(data_root, tmp_path):
     args = ["--config", stage_config("joint_image"), *tiny_overrides(
         data_root, tmp_path, **{"model.parts": "[sr,head,recognizer]", "train.init": "null", "train.steps": 40,
-                                "train.save_every": 2, "train.val_every": 0, "model.recognizer.trainable": "all"})]
+                                "train.save_every": 2, "train.val_every": 0, "model.recognizer.trainable": "all",
+                                "train.tasks": "[sr,rec]", "train.task_weights": "{}"})]
     reference = check(torchrun([*args, "run.name=reference"]))
     assert "done: 40 steps" in reference
     victim = torchrun([*args, "run.name=victim"], wait=False)
