@@ -47,7 +47,12 @@ def test_a_run_writes_train_log_progress_lines_and_summary_provenance(tmp_path, 
     capsys.readouterr()
     assert tsr_main(["train", "--config", stage_config("joint_image"),
                      *tiny_overrides(data, out, **{"run.name": "b", "train.init": str(init),
-                                                   "train.lr_scale": "{recognizer: 0.5}"})]) == 0
+                                                   "train.lr_scale": "{recognizer: 0.5}",
+                                                   # a trainable classifier, so that the recognizer has an lr group
+                                                   "model.recognizer.trainable": "head_only",
+                                                   "train.tasks": "[sr,rec]", "train.task_weights": "{}",
+                                                   # the sr-only weights are 48 of the 97 tensors
+                                                   "train.init_min_loaded": "0.4"})]) == 0
     err = capsys.readouterr().err
     # stderr is not a terminal under pytest: a progress line per logged step
     assert "step 3/3 (100%)  elapsed " in err and " images/s" in err and "loss " in err and "(sr " in err

@@ -23,7 +23,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(data_root, tmp_path, capsys)
     assert "dry run: every check passed; nothing was written" in plan
     assert "batch: global 8 = 4/rank x 1 rank(s) x 2 accumulation" in plan
     assert "steps: 4 (2.00 epochs of 16 training samples)" in plan  # 4 x 8 / 16
-    assert "first batch: loss " in plan and "(sr " in plan and "rec " in plan and "gradients finite" in plan
+    assert "first batch: loss " in plan and "(sr " in plan and "content " in plan and "gradients finite" in plan
     assert f"run folder: {out / 'j'}" in plan and "recognizer  CRNN" in plan
     assert not out.exists()
 
