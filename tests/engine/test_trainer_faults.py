@@ -94,7 +94,7 @@ def test_train_init_that_fills_too_little_stops(data_root, tmp_path):
     wide = tiny_cfg(data_root, tmp_path, **{"model.sr.channels": 16})
     save_checkpoint(tmp_path / "wide.pth", build_model(wide), wide, step=0)
     cfg = tiny_cfg(data_root, tmp_path, **{"train.init": tmp_path / "wide.pth", "train.steps": 1})
-    with pytest.raises(TsrError, match=r"train.init .*wide.pth: only \d+ of this model's \d+ tensors fit \(parts "
+    with pytest.raises(TsrError, match=r"train.init .*wide.pth: only \d+ of this model's \d+ parameter tensors fit \(parts "
                                        r"\['sr', 'head'\]; train.init_min_loaded is 0.5\); what did not fit:\n"
                                        r"(.|\n)*wrong shape \(skipped\): sr.net"):
         train(cfg)

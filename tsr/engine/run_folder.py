@@ -130,14 +130,17 @@ class RunFolder:
 
     def init_weights(self, model: nn.Module, path: str) -> None:
         """Start this stage from an earlier stage's (or a public) checkpoint: one strict=False load, reported. Fewer
-        than train.init_min_loaded of the model's tensors filled is an error naming what did not fit."""
+        than train.init_min_loaded of the model's parameter tensors filled is an error naming what did not fit.
+        Parameters, not buffers, are counted: buffers are statistics the stage re-estimates (a QAT model's observer
+        and fake-quantisation buffers alone outnumber its weights, and a float checkpoint has none of them)."""
         checkpoint = read_checkpoint(path)
         report = load_model_state(model, checkpoint["model"], strict=False, source=f"train.init {path}")
-        total = len(report.loaded) + len(report.missing) + len(report.wrong_shape)
+        parameters = {name for name, _ in model.named_parameters()}
+        filled = sum(key in parameters for key in report.loaded)
         least = self.cfg["train"]["init_min_loaded"]
-        if not report.loaded or len(report.loaded) < least * total:
-            raise TsrError(f"train.init {path}: only {len(report.loaded)} of this model's {total} tensors fit (parts "
-                           f"{list(model.keys())}; train.init_min_loaded is {least}); what did not fit:\n{report}")
+        if not report.loaded or filled < least * len(parameters):
+            raise TsrError(f"train.init {path}: only {filled} of this model's {len(parameters)} parameter tensors fit "
+                           f"(parts {list(model.keys())}; train.init_min_loaded is {least}); what did not fit:\n{report}")
         if self.is_main:
             log.info("%s", report)
 
