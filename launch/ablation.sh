@@ -41,8 +41,10 @@ for adapter in dense mlp sidernn sidernn+mlp; do
   for weighting in avg uncertainty; do
     name=ablation-${adapter/+/-}-$weighting
     stamp "joint_feature: adapter $adapter, weighting $weighting (run $runs/$name)"
+    # uncertainty learns every task's weight, so the config's fixed task_weights are dropped with it
+    weights=(); [ "$weighting" = uncertainty ] && weights=("train.task_weights={}")
     train --config "$configs/joint_feature.yaml" "model.adapter.type=$adapter" "train.weighting=$weighting" \
-      "run.name=$name"
+      "${weights[@]}" "run.name=$name"
     for best in acc psnr; do
       ckpts+=("$runs/$name/best_${best}_model.pth:$adapter, $weighting (best $best)")
     done

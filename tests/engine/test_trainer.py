@@ -209,8 +209,11 @@ def test_resume_refuses_what_would_not_reproduce_the_run(data_root, tmp_path):
 def test_model_and_task_lists_that_cannot_train_are_named(data_root, tmp_path):
     with pytest.raises(ConfigError, match="add 'head': image level.*or the SR features \\(add 'adapter'"):
         build_model(tiny_cfg("joint_image", data_root, tmp_path, **{"model.parts": "[sr,recognizer]"}))
-    with pytest.raises(ConfigError, match="'train.tasks' with train.weighting=uncertainty: tasks must be"):
+    with pytest.raises(ConfigError, match="train.weighting=uncertainty / train.tasks / train.task_weights: tasks must be"):
         build_model(tiny_cfg("joint_feature", data_root, tmp_path, **{"train.tasks": "[]", "train.weighting": "uncertainty"}))
+    with pytest.raises(ConfigError, match=r"learns each task's weight; fixed task weights \{'rec': 0.5\} cannot apply"):
+        build_model(tiny_cfg("joint_feature", data_root, tmp_path,
+                             **{"train.weighting": "uncertainty", "train.task_weights": "{rec: 0.5}"}))
     cfg = tiny_cfg("sr", data_root, tmp_path, **{"train.tasks": "[]"})
     with pytest.raises(ConfigError, match="'train.tasks' is empty"):
         StageTasks(cfg, build_model(cfg))

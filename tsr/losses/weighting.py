@@ -64,9 +64,12 @@ class UncertaintyWeighting(nn.Module):
 
     learned = True     # a model part: trained, synchronised by DDP, saved (keys weighting.net.*)
 
-    def __init__(self, tasks: Sequence[str], init_log_var: float = 0.0):
+    def __init__(self, tasks: Sequence[str], weights: Optional[Mapping[str, float]] = None, init_log_var: float = 0.0):
         super().__init__()
         self.tasks = _check_tasks(tasks)
+        if weights:     # fixed weights would be silently overridden by the learned ones
+            raise ValueError(f"weighting 'uncertainty' learns each task's weight; fixed task weights {dict(weights)} "
+                             "cannot apply (set train.task_weights={} or train.weighting=avg)")
         self.log_vars = nn.Parameter(torch.full((len(self.tasks),), float(init_log_var)))
 
     def forward(self, losses: Mapping[str, torch.Tensor], active: Optional[set] = None) -> torch.Tensor:
@@ -103,12 +106,7 @@ def is_learned(name: str) -> bool:
 def build_weighting(name: str, tasks: Sequence[str], task_weights: Optional[Mapping[str, float]] = None) -> nn.Module:
     """train.weighting / train.tasks / train.task_weights -> the module that combines {task: loss} into one scalar;
     ConfigError naming the key for bad tasks or weights."""
-    if name == "uncertainty":
-        try:
-            return UncertaintyWeighting(tasks)
-        except ValueError as e:
-            raise ConfigError(f"config key 'train.tasks' with train.weighting=uncertainty: {e}") from None
     try:
         return WEIGHTINGS[name](tasks, task_weights)
     except ValueError as e:
-        raise ConfigError(f"train.task_weights: {e}") from None
+        raise ConfigError(f"config keys train.weighting={name} / train.tasks / train.task_weights: {e}") from None
