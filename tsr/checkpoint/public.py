@@ -134,26 +134,6 @@ def textzoom_tsrn_to_parts(state_dict_G: Mapping[str, Any], source: str = "check
     return {"sr": sr, "head": head}
 
 
-def parts_to_textzoom_tsrn(sr_state: Mapping[str, Any], head_state: Mapping[str, Any]) -> dict[str, Any]:
-    """Inverse of `textzoom_tsrn_to_parts`: tsr backbone + head states -> a TextZoom `state_dict_G`."""
-    sr_state = strip_prefixes(sr_state)
-    indices = _block_indices(sr_state)
-    if not indices:
-        raise ValueError("sr_state has no block* keys; expected a TSRNBackbone state dict")
-    head_block = f"block{indices[-1] + 1}"
-    head_state = strip_prefixes(head_state)
-    out = dict(sr_state)
-    stages = len({k.split(".")[1] for k in head_state if k.startswith("upsample.")})
-    for key, value in head_state.items():
-        if key.startswith("upsample."):
-            out[f"{head_block}.{key[len('upsample.'):]}"] = value
-        elif key.startswith("conv_out."):
-            out[f"{head_block}.{stages}.{key[len('conv_out.'):]}"] = value
-        else:
-            raise ValueError(f"head_state key {key!r} is not a PixelShuffleHead key (upsample.*, conv_out.*)")
-    return out
-
-
 def crnn_pytorch_to_part(state_dict: Mapping[str, Any], source: str = "checkpoint") -> dict[str, Any]:
     """crnn.pytorch CRNN state dict -> recognizer state (same keys, `module.` stripped), checked to be a CRNN."""
     if not isinstance(state_dict, Mapping):
