@@ -1,6 +1,7 @@
 """The one place where public checkpoint layouts map into tsr's layout (keys, and a config carrying the
-architecture inferred from the tensors). Adding a public format: a detector line in `detect_public_format`, a
-converter (object -> tsr checkpoint dict) registered in CONVERTERS.
+architecture inferred from the tensors). Adding a public format: its name in tsr/public_formats.py (torch-free: the
+choices of `tsr convert --from`), a detector line in `detect_public_format`, a converter (object -> tsr checkpoint
+dict) registered in CONVERTERS under that name.
 
 - TextZoom TSRN (`{"state_dict_G": ...}`): `block1` .. `block{blocks+2}`, `tps.*`, `stn_head.*` are the
   backbone's keys unchanged; the upsampler `block{blocks+3}.{i}.conv.*` becomes the head's `upsample.{i}.conv.*`
@@ -33,12 +34,8 @@ from tsr.errors import CheckpointError
 from tsr.keys import strip_prefixes
 from tsr.models.aster import Aster
 from tsr.models.moran import Moran
+from tsr.public_formats import ASTER, CRNN_PYTORCH, IMDN, MORAN, TEXTZOOM_TSRN
 
-TEXTZOOM_TSRN = "textzoom-tsrn"
-CRNN_PYTORCH = "crnn-pytorch"
-ASTER = "aster"
-MORAN = "moran"
-IMDN = "imdn"
 TSR = "tsr"
 FORMAT = TSR      # the "format" value of tsr's own checkpoints
 VERSION = 1       # the tsr checkpoint layout version this code writes and reads
