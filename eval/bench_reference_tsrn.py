@@ -1,23 +1,19 @@
-"""TSRN training throughput in TextZoom's original layout (tests/reference_textzoom_tsrn.py, fp32, STN + mask) next
+"""TSRN training throughput in TextZoom's original layout (tsr/perf/reference_tsrn.py, fp32, STN + mask) next
 to tsr's TSRN in fp32 eager and on the fast path, at equal batch: the baseline of README's Performance section.
 
-    python eval/bench_reference_tsrn.py [--batch 32] [--steps 5]
+    python eval/bench_reference_tsrn.py [--batch-size 32] [--steps 5]
 """
 import argparse
-import sys
-import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import reference_textzoom_tsrn as reference  # noqa: E402
-
-from tsr.losses import SRLoss  # noqa: E402
-from tsr.models.heads import PixelShuffleHead  # noqa: E402
-from tsr.models.tsrn import TSRNBackbone  # noqa: E402
-from tsr.engine import fast_path  # noqa: E402
-from tsr.engine.timing import timed  # noqa: E402
+from tsr.commands.options import add_batch_size
+from tsr.engine import fast_path
+from tsr.engine.timing import timed
+from tsr.losses import SRLoss
+from tsr.models.heads import PixelShuffleHead
+from tsr.models.tsrn import TSRNBackbone
+from tsr.perf import reference_tsrn as reference
 
 
 def images_per_s(kind: str, batch: int, steps: int) -> float:
@@ -51,11 +47,12 @@ def images_per_s(kind: str, batch: int, steps: int) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32)
+    add_batch_size(parser, 32)
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
-    rates = {k: images_per_s(k, args.batch, args.steps) for k in ("TextZoom layout", "tsr fp32 eager", "tsr fast path")}
-    print(f"| TSRN training, batch {args.batch}, CPU | images/s | vs TextZoom layout |\n|---|---:|---:|")
+    rates = {k: images_per_s(k, args.batch_size, args.steps)
+             for k in ("TextZoom layout", "tsr fp32 eager", "tsr fast path")}
+    print(f"| TSRN training, batch {args.batch_size}, CPU | images/s | vs TextZoom layout |\n|---|---:|---:|")
     for kind, rate in rates.items():
         print(f"| {kind} | {rate:.1f} | {rate / rates['TextZoom layout']:.2f}x |")
 

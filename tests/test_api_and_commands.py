@@ -15,6 +15,7 @@ from tsr.errors import CheckpointError, TsrError
 from tsr.models.build import build_model
 from tsr.models.crnn import CRNN
 from tsr.models.wrapper import FullModel, Part
+from tsr.perf import reference_tsrn as REF
 
 SMALL = ["model.sr.blocks=1", "model.sr.channels=16", "model.sr.stn=false", "model.recognizer.hidden=16"]
 
@@ -27,14 +28,8 @@ def small_checkpoint(path, *overrides, seed=0):
     return model, cfg
 
 
-def load_reference():
-    import reference_textzoom_tsrn
-    return reference_textzoom_tsrn
-
-
 def textzoom_file(tmp_path):
-    ref = load_reference()
-    model = ref.randomize_(ref.RefTSRN(up=1, stn=True, srb=1, mask=True, hidden=8), seed=5).eval()
+    model = REF.randomize_(REF.RefTSRN(up=1, stn=True, srb=1, mask=True, hidden=8), seed=5).eval()
     path = tmp_path / "tsrn_textzoom.pth"
     torch.save({"state_dict_G": model.state_dict(), "info": {"arch": "tsrn"}}, path)
     return path, model

@@ -1,5 +1,5 @@
-"""Inference on a full model: load a checkpoint, super-resolve, read text (greedy CTC decoding lives here, not in
-the models). The engine (validation, tsr eval) and the public `tsr.api` use these functions.
+"""Inference on a full model: load a checkpoint, super-resolve, read text (eval mode, no grad and decoding live
+here; the models return tensors). The engine (validation, tsr eval) and the public `tsr.api` use these functions.
 
     from tsr import api
     model, cfg = api.load("checkpoints/run/best_acc.pth")      # tsr, TextZoom TSRN or crnn.pytorch files
@@ -76,9 +76,14 @@ def super_resolve(model: nn.Module, lr: torch.Tensor) -> torch.Tensor:
 
 
 def recognize(model: nn.Module, images: torch.Tensor, config: dict) -> list[str]:
-    """images [B, C, H, W] in [0,1] (RGB, optionally + mask) -> one predicted word per image (greedy CTC over
-    the alphabet of config's data.label_filter); the recognizer resizes / greys images itself."""
+    """images [B, C, H, W] in [0,1] (RGB, optionally + mask) -> one predicted word per image: greedy CTC over the
+    alphabet of config's data.label_filter, or, for a recognizer with symbol tables of its own (ASTER, MORAN), its
+    symbol ids through its table. The recognizer resizes / greys images itself."""
     recognizer = _part(model, "recognizer")
+    if hasattr(recognizer.net, "symbol_ids"):
+        with _inference(unwrap(model)):
+            ids = recognizer.net.symbol_ids(images.to(_device_of(recognizer)))
+        return recognizer.net.words(ids)
     codec = CTCCodec(alphabet_for(config["data"]["label_filter"]))
     if codec.num_classes != recognizer.net.num_classes:
         raise ValueError(f"codec has {codec.num_classes} classes (alphabet {codec.alphabet!r}), "

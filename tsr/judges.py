@@ -46,12 +46,8 @@ def parse_spec(spec: str) -> tuple[str | None, str]:
 
 
 def reader_for(model, cfg: dict) -> Reader:
-    """The reading of a loaded model's recognizer part: ASTER and MORAN decode themselves (`read`), a CRNN by
-    greedy CTC over its config's alphabet; every word normalised as TextZoom compares."""
-    net = model["recognizer"].net
-    if hasattr(net, "read"):
-        device = next(net.parameters()).device
-        return lambda images: [normalize_for_accuracy(w) for w in net.read(images.to(device))]
+    """The reading of a loaded model's recognizer part (tsr.inference.recognize), every word normalised as TextZoom
+    compares."""
     return lambda images: [normalize_for_accuracy(w) for w in inference.recognize(model, images, cfg)]
 
 

@@ -18,11 +18,7 @@ from tsr.errors import CheckpointError
 from tsr.models.build import build_model
 from tsr.models.crnn import CRNN
 from tsr.models.wrapper import FullModel, Part
-
-
-def load_reference():
-    import reference_textzoom_tsrn
-    return reference_textzoom_tsrn
+from tsr.perf import reference_tsrn as REF
 
 
 class TinySR(nn.Module):
@@ -202,7 +198,7 @@ def test_strip_prefixes_handles_nesting_and_inner_compiled_parts():
 
 
 def textzoom_file(tmp_path, mask=True, seed=3):
-    ref = load_reference().randomize_(load_reference().RefTSRN(up=1, stn=False, srb=1, mask=mask, hidden=8), seed)
+    ref = REF.randomize_(REF.RefTSRN(up=1, stn=False, srb=1, mask=mask, hidden=8), seed)
     path = tmp_path / "textzoom_tsrn.pth"
     torch.save({"state_dict_G": {f"module.{k}": v for k, v in ref.state_dict().items()}, "info": {"iters": 1}}, path)
     return path, ref

@@ -8,7 +8,6 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from tsr.data.lmdb_dataset import load_test_splits, shared_env
-from tsr.dist import shard_batches as dist_shard_batches
 from tsr.data.lmdb_writer import write_textzoom_lmdb
 from tsr.data.synth import synthesize
 from tsr.engine.evaluator import Row, bicubic_row, evaluate, hr_row
@@ -104,18 +103,6 @@ def test_corrupt_records_are_reported(tmp_path, test_root):
     write_textzoom_lmdb(tmp_path / "easy", [(hr, lr, "one"), (b"broken", lr, "two"), (hr, lr, "three")])
     results = dict(evaluate([bicubic_row()], {"easy": load_test_splits(tmp_path, ["easy"])["easy"]}, batch_size=2))
     assert results["bicubic"]["easy"]["n"] == 2 and results["bicubic"]["easy"]["corrupt"] == 1
-
-
-def test_ranks_take_whole_contiguous_batches(monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "3")
-    plans = []
-    for rank in range(3):
-        monkeypatch.setenv("RANK", str(rank))
-        plans.append([list(b) for b in dist_shard_batches(11, 2)])
-    assert plans == [[[0, 1], [6, 7]], [[2, 3], [8, 9]], [[4, 5], [10]]]
-    assert sorted(i for plan in plans for b in plan for i in b) == list(range(11))
-    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
-        dist_shard_batches(3, 0)
 
 
 def _rows():

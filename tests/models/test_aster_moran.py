@@ -4,20 +4,37 @@ import torch
 import torch.nn.functional as F
 
 from tsr.config import ConfigError, load_config
+from tsr.inference import recognize
 from tsr.models import aster, moran
 from tsr.models.build import build_model
 
 
-@pytest.fixture(scope="module")
-def aster_net():
+def _judge_model(kind: str):
+    """A full model of one evaluation-only recognizer part, as `tsr convert --from aster|moran` configures it."""
     torch.manual_seed(0)
-    return aster.Aster().eval()
+    cfg = load_config(overrides=["model.parts=[recognizer]", f"model.recognizer.type={kind}",
+                                 "model.recognizer.trainable=none"])
+    return build_model(cfg).eval(), cfg
 
 
 @pytest.fixture(scope="module")
-def moran_net():
-    torch.manual_seed(0)
-    return moran.Moran().eval()
+def aster_model():
+    return _judge_model("aster")
+
+
+@pytest.fixture(scope="module")
+def moran_model():
+    return _judge_model("moran")
+
+
+@pytest.fixture(scope="module")
+def aster_net(aster_model):
+    return aster_model[0]["recognizer"].net
+
+
+@pytest.fixture(scope="module")
+def moran_net(moran_model):
+    return moran_model[0]["recognizer"].net
 
 
 def test_aster_layout_is_aster_pytorchs(aster_net):
@@ -107,12 +124,23 @@ def test_moran_text_rules():
     assert moran.decode([1, 2, 3]) == "123"
 
 
-def test_both_read_a_batch_like_one_image_at_a_time(aster_net, moran_net):
+def test_both_read_a_batch_like_one_image_at_a_time(aster_model, moran_model):
     images = torch.rand(3, 3, 32, 128, generator=torch.Generator().manual_seed(1))
-    for net in (aster_net, moran_net):
-        batched = net.read(images)
-        assert batched == [net.read(images[i:i + 1])[0] for i in range(3)]
+    for model, cfg in (aster_model, moran_model):
+        model.train()                                  # recognize reads in eval mode and gives the mode back
+        batched = recognize(model, images, cfg)
+        assert model.training
+        assert batched == [recognize(model, images[i:i + 1], cfg)[0] for i in range(3)]
         assert all(w == w.lower() and w.isalnum() or w == "" for w in batched)
+        model.eval()
+
+
+def test_aster_symbol_ids_end_each_word_with_eos(aster_net, monkeypatch):
+    monkeypatch.setattr(aster_net.decoder, "beam_search", lambda features: [[17, 4], [], [1, 2, 3]])
+    ids = aster_net.symbol_ids(torch.rand(3, 3, 32, 128))
+    eos = aster.EOS
+    assert ids.tolist() == [[17, 4, eos], [eos, eos, eos], [1, 2, 3]] and ids.dtype == torch.long
+    assert aster.Aster.words(ids) == ["h4", "", "123"]
 
 
 def test_judges_are_evaluation_only():

@@ -8,13 +8,9 @@ from tsr.config import ConfigError
 from tsr.models.heads import PixelShuffleHead, check_scale
 from tsr.models.tps_stn import STNHead, TPSSpatialTransformer
 from tsr.models.tsrn import TSRNBackbone
+from tsr.perf import reference_tsrn as REF
 
 LAYOUTS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "checkpoint-layouts.md"
-
-
-def load_reference():
-    import reference_textzoom_tsrn
-    return reference_textzoom_tsrn
 
 
 def n_params(*modules):
@@ -46,15 +42,14 @@ def test_reference_model_matches_published_layout():
         pytest.skip(f"layout reference {LAYOUTS} is not on this machine")
     table = parse_layout_table(LAYOUTS.read_text(), "tsrn_stn_mask")
     assert len(table) == 239
-    ref = load_reference().RefTSRN(up=1, stn=True, srb=5, mask=True)
+    ref = REF.RefTSRN(up=1, stn=True, srb=5, mask=True)
     got = {k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in ref.state_dict().items()}
     assert got == table
     assert n_params(ref) == 2_681_677
 
 
 def test_reference_variants_without_stn():
-    ref_module = load_reference()
-    with_mask, no_mask = ref_module.RefTSRN(stn=False, mask=True), ref_module.RefTSRN(stn=False, mask=False)
+    with_mask, no_mask = REF.RefTSRN(stn=False, mask=True), REF.RefTSRN(stn=False, mask=False)
     assert (len(with_mask.state_dict()), n_params(with_mask)) == (184, 826_629)
     assert n_params(no_mask) == 816_260
     assert no_mask.state_dict()["block1.0.weight"].shape == (64, 3, 9, 9)
@@ -62,7 +57,7 @@ def test_reference_variants_without_stn():
 
 
 def test_backbone_keys_are_textzoom_keys():
-    ref_keys = set(load_reference().RefTSRN(stn=True).state_dict())
+    ref_keys = set(REF.RefTSRN(stn=True).state_dict())
     backbone_keys = set(TSRNBackbone(stn=True).state_dict())
     assert backbone_keys <= ref_keys
     assert ref_keys - backbone_keys == {k for k in ref_keys if k.startswith("block8.")}
@@ -110,7 +105,7 @@ def test_training_mode_rejects_input_of_another_size():
 
 def test_tps_buffers_match_reference_and_interpolate_control_points():
     tps = TPSSpatialTransformer((16, 64), 20, (0.05, 0.05))
-    ref = load_reference().RefTPS((16, 64))
+    ref = REF.RefTPS((16, 64))
     for name in ("padding_matrix", "target_coordinate_repr", "target_control_points"):
         assert torch.allclose(getattr(tps, name), getattr(ref, name), atol=1e-6), name
     # The reference inverts in float32 (as TextZoom does); tsr inverts in float64 (entries up to ~90).

@@ -1,6 +1,7 @@
 """The one place where public checkpoint layouts map into tsr's layout (keys, and a config carrying the
-architecture inferred from the tensors). Adding a public format: a detector line in `detect_public_format`, a
-converter (object -> tsr checkpoint dict) registered in CONVERTERS.
+architecture inferred from the tensors). Adding a public format: its name in tsr/public_formats.py (torch-free: the
+choices of `tsr convert --from`), a detector line in `detect_public_format`, a converter (object -> tsr checkpoint
+dict) registered in CONVERTERS under that name.
 
 - TextZoom TSRN (`{"state_dict_G": ...}`): `block1` .. `block{blocks+2}`, `tps.*`, `stn_head.*` are the
   backbone's keys unchanged; the upsampler `block{blocks+3}.{i}.conv.*` becomes the head's `upsample.{i}.conv.*`
@@ -33,12 +34,8 @@ from tsr.errors import CheckpointError
 from tsr.keys import strip_prefixes
 from tsr.models.aster import Aster
 from tsr.models.moran import Moran
+from tsr.public_formats import ASTER, CRNN_PYTORCH, IMDN, MORAN, TEXTZOOM_TSRN
 
-TEXTZOOM_TSRN = "textzoom-tsrn"
-CRNN_PYTORCH = "crnn-pytorch"
-ASTER = "aster"
-MORAN = "moran"
-IMDN = "imdn"
 TSR = "tsr"
 FORMAT = TSR      # the "format" value of tsr's own checkpoints
 VERSION = 1       # the tsr checkpoint layout version this code writes and reads
@@ -132,26 +129,6 @@ def textzoom_tsrn_to_parts(state_dict_G: Mapping[str, Any], source: str = "check
     if unknown:
         raise CheckpointError(f"{source}: keys that are not part of a TextZoom TSRN: {preview_keys(unknown)}")
     return {"sr": sr, "head": head}
-
-
-def parts_to_textzoom_tsrn(sr_state: Mapping[str, Any], head_state: Mapping[str, Any]) -> dict[str, Any]:
-    """Inverse of `textzoom_tsrn_to_parts`: tsr backbone + head states -> a TextZoom `state_dict_G`."""
-    sr_state = strip_prefixes(sr_state)
-    indices = _block_indices(sr_state)
-    if not indices:
-        raise ValueError("sr_state has no block* keys; expected a TSRNBackbone state dict")
-    head_block = f"block{indices[-1] + 1}"
-    head_state = strip_prefixes(head_state)
-    out = dict(sr_state)
-    stages = len({k.split(".")[1] for k in head_state if k.startswith("upsample.")})
-    for key, value in head_state.items():
-        if key.startswith("upsample."):
-            out[f"{head_block}.{key[len('upsample.'):]}"] = value
-        elif key.startswith("conv_out."):
-            out[f"{head_block}.{stages}.{key[len('conv_out.'):]}"] = value
-        else:
-            raise ValueError(f"head_state key {key!r} is not a PixelShuffleHead key (upsample.*, conv_out.*)")
-    return out
 
 
 def crnn_pytorch_to_part(state_dict: Mapping[str, Any], source: str = "checkpoint") -> dict[str, Any]:

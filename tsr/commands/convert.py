@@ -1,12 +1,13 @@
 """`tsr convert`: a public checkpoint (TextZoom TSRN, crnn.pytorch CRNN, ASTER, MORAN, IMDN) -> a tsr checkpoint."""
 from __future__ import annotations
 
+from tsr.public_formats import PUBLIC_FORMATS
+
 HELP = "convert a TextZoom TSRN, crnn.pytorch CRNN, ASTER, MORAN or official IMDN checkpoint into a tsr checkpoint"
-FORMATS = ("textzoom-tsrn", "crnn-pytorch", "aster", "moran", "imdn")
 
 
 def add_arguments(parser):
-    parser.add_argument("--from", dest="source_format", required=True, choices=FORMATS,
+    parser.add_argument("--from", dest="source_format", required=True, choices=PUBLIC_FORMATS,
                         help="layout of the input file")
     parser.add_argument("input", metavar="IN", help="public checkpoint file")
     parser.add_argument("--out", required=True, help="tsr checkpoint to write")

@@ -101,7 +101,8 @@ def _result(sums_by_judge: dict, named: bool, protocol: str, batch_size: int) ->
     return first
 
 
-def _judge_batch(rows, batch, readers, device, protocol, sums_by_row) -> dict:
+def _judge_batch(rows, batch, readers, device, protocol, sums_by_row) -> tuple[dict, dict]:
+    """One batch through every row: adds to sums_by_row; -> ({row: images read}, {row: {judge name: words}})."""
     lr, hr = batch["lr"].to(device, non_blocking=True), batch["hr"].to(device, non_blocking=True)
     images_by_row, words_by_row = {}, {}
     for row in rows:

@@ -12,7 +12,6 @@ import logging
 import random
 import signal
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Iterator, Optional
 
@@ -32,6 +31,7 @@ from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
 from tsr.engine.rng import capture_rng_state
 from tsr.engine.run_folder import LAST, RunFolder
+from tsr.engine.step import OptimizerStep
 from tsr.engine.stop_signals import StopSignals, Stopped
 from tsr.engine.tasks import StageTasks
 from tsr.engine.timing import Throughput
@@ -126,6 +126,9 @@ class _Run:
         if self.train_cfg["compile"]:
             # the training forward only; checkpoints and validation use the plain model (same parameters)
             self.train_module = torch.compile(self.train_module)
+        self.optimizer_step = OptimizerStep(
+            self.train_module, self.model, self.tasks, self.optimizer, self.scheduler, self.scaler, device, self.amp,
+            self.channels_last, self.train_cfg["accum_steps"], self.train_cfg["clip_grad_norm"], self.world > 1)
         self._build_data()
         self.validator = Validator(cfg, self.val_splits, device)
         self.monitor = Monitor(self.run_dir, self.is_main, self.train_cfg["steps"], self.state.step, run_log)
@@ -199,28 +202,17 @@ class _Run:
     def _step(self, batches: Iterator[dict]) -> tuple[dict, float, int, int]:
         """One optimizer step over accum_steps micro-batches -> (mean task losses over ranks, mean total, corrupt
         samples seen on all ranks, images used on all ranks)."""
-        accum = self.train_cfg["accum_steps"]
-        self.optimizer.zero_grad(set_to_none=True)
-        sums: Optional[torch.Tensor] = None
-        for micro in range(accum):
-            batch = next(batches)
-            # Gradients are all-reduced only at the last micro-batch: no_sync skips DDP's all-reduce for the
-            # others, whose gradients just accumulate locally (same result, accum_steps times less traffic).
-            sync = micro == accum - 1 or self.world == 1
-            with nullcontext() if sync else self.train_module.no_sync():
-                total, losses = self.tasks.forward_losses(self.train_module, batch, self.device, self.amp,
-                                                          self.channels_last, step=self.state.step)
-                self.scaler.scale(total / accum).backward()
-            values = torch.stack([total.detach().float()] + [losses[t].detach().float() for t in self.tasks.tasks])
-            sums = values if sums is None else sums + values
-            corrupt_images = torch.tensor([batch["corrupt"], len(batch["label"])], dtype=torch.float32)
-            counts = corrupt_images if micro == 0 else counts + corrupt_images
+        return self.optimizer_step(batches, self.state.step, self._reduce)
+
+    def _reduce(self, losses: torch.Tensor, counts: torch.Tensor) -> tuple[dict, float, int, int]:
+        """Between the backward passes and the update (tsr.engine.step): this rank's (total, *task losses) and
+        (corrupt, images) -> _step's result, summed over ranks."""
         # one small all-reduce per step: the logged losses are the mean over ranks, and every rank sees a
         # non-finite loss, or a SIGTERM / SIGINT, on any rank, so all stop together (no rank left waiting in a
         # collective)
         received = self.signals.received
         signals = torch.tensor([received == signal.SIGTERM, received == signal.SIGINT], dtype=torch.float32)
-        reduced = dist.all_reduce_sum(torch.cat([sums.cpu() / accum, counts, signals]))
+        reduced = dist.all_reduce_sum(torch.cat([losses, counts, signals]))
         if reduced[-2] > 0 or reduced[-1] > 0:
             self.stop_signal = signal.SIGTERM if reduced[-2] > 0 else signal.SIGINT
         reduced = reduced[:-2]
@@ -228,12 +220,6 @@ class _Run:
         mean = reduced[: 1 + n_tasks] / self.world
         if not torch.isfinite(mean).all():
             self._stop_non_finite(mean)
-        if self.train_cfg["clip_grad_norm"] > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(unwrap(self.model).trainable_parameters(), self.train_cfg["clip_grad_norm"])
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
         task_losses = {t: float(v) for t, v in zip(self.tasks.tasks, mean[1:])}
         return task_losses, float(mean[0]), int(reduced[-2]), int(reduced[-1])
 

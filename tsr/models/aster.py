@@ -5,7 +5,7 @@ Module names are aster.pytorch's, so `demo.pth.tar`'s state dict loads strictly 
 parameters): `encoder.layer0..5`, `encoder.rnn`, `decoder.decoder.{attention_unit,tgt_embedding,gru,fc}`,
 `tps.*` (its buffers come from the file), `stn_head.*`.
 
-Reading (`read`), as TextZoom's parse_aster_data + eval-mode forward + get_str_list:
+Reading (`symbol_ids`, then `words`), as TextZoom's parse_aster_data + eval-mode forward + get_str_list:
 RGB image [B, 3, H, W] in [0,1] (32x128 in TextZoom) -> x*2-1 -> bilinear (align_corners=True) to 32x64 for the
 STN head (20 control points) -> the TPS samples 32x100 from the full image -> ResNet + 2-layer BiLSTM
 [B, 25, 512] -> attention GRU decoder, beam search of width 5 over 100 steps -> symbols up to the first EOS,
@@ -162,7 +162,8 @@ class AttentionHead(nn.Module):
 
 
 class Aster(nn.Module):
-    """Images [B, C, H, W] in [0,1] (C = 1, 3, or 4 with a mask channel, which is dropped) -> words (`read`).
+    """Images [B, C, H, W] in [0,1] (C = 1, 3, or 4 with a mask channel, which is dropped) -> symbol ids
+    (`symbol_ids`), and those -> words (`words`).
 
     Evaluation only: a fixed judge with public weights (there is no training path; `forward` returns the
     encoder's features [B, 25, 512])."""
@@ -195,15 +196,19 @@ class Aster(nn.Module):
         """Images [B, C, H, W] in [0,1] -> encoder features [B, 25, 512]."""
         return self.encoder(self.rectify(self.preprocess(images)))
 
-    @torch.no_grad()
-    def read(self, images: torch.Tensor) -> list[str]:
-        """Images [B, C, H, W] in [0,1] -> one word per image, lower-case letters and digits (eval mode)."""
-        was_training = self.training
-        self.eval()
-        try:
-            return [decode(ids) for ids in self.decoder.beam_search(self(images))]
-        finally:
-            self.train(was_training)
+    def symbol_ids(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, H, W] in [0,1] -> the best beam's symbol ids [B, L] (long), each word followed by EOS up
+        to L, the longest word's length. Eval mode and no grad are the caller's (tsr.inference.recognize)."""
+        beams = self.decoder.beam_search(self(images))
+        ids = torch.full((len(beams), max(map(len, beams), default=0)), EOS, dtype=torch.long)
+        for row, beam in zip(ids, beams):
+            row[:len(beam)] = torch.tensor(beam, dtype=torch.long)
+        return ids
+
+    @staticmethod
+    def words(ids: torch.Tensor) -> list[str]:
+        """symbol_ids' [B, L] -> one word per image, lower-case letters and digits (no weights involved)."""
+        return [decode(row) for row in ids.tolist()]
 
 
 def decode(ids: list[int]) -> str:

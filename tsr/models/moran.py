@@ -6,9 +6,10 @@ Module names are MORAN_v2's without DataParallel's `module.` (427 entries, 20,34
 `ASRN.attentionL2R.*` and `ASRN.attentionR2L.*` (attention GRU decoders; TextZoom reads with the
 left-to-right one, so the right-to-left one is loaded but never run).
 
-Reading (`read`), as TextZoom's parse_moran_data + MORAN(test=True) + converter: RGB [B, 3, H, W] in [0,1] ->
-bicubic to 32x100 -> grey 0.299R + 0.587G + 0.114B (values stay in [0,1], no normalisation) -> MORN -> ASRN
-features [25, B, 256] -> 20 greedy decoding steps -> symbols of '0-9a-z$', cut at the first '$'.
+Reading (`symbol_ids`, then `words`), as TextZoom's parse_moran_data + MORAN(test=True) + converter:
+RGB [B, 3, H, W] in [0,1] -> bicubic to 32x100 -> grey 0.299R + 0.587G + 0.114B (values stay in [0,1], no
+normalisation) -> MORN -> ASRN features [25, B, 256] -> 20 greedy decoding steps -> symbols of '0-9a-z$', cut at
+the first '$'.
 """
 from __future__ import annotations
 
@@ -120,7 +121,8 @@ class ASRN(nn.Module):
 
 
 class Moran(nn.Module):
-    """Images [B, C, H, W] in [0,1] (C = 1, 3, or 4 with a mask channel, which is dropped) -> words (`read`).
+    """Images [B, C, H, W] in [0,1] (C = 1, 3, or 4 with a mask channel, which is dropped) -> class ids
+    (`symbol_ids`), and those -> words (`words`).
 
     Evaluation only: a fixed judge with public weights (`forward` returns the sequence features [25, B, 256])."""
 
@@ -146,16 +148,15 @@ class Moran(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.ASRN(self.MORN(self.preprocess(images)))
 
-    @torch.no_grad()
-    def read(self, images: torch.Tensor) -> list[str]:
-        """Images [B, C, H, W] in [0,1] -> one word per image, lower-case letters and digits (eval mode)."""
-        was_training = self.training
-        self.eval()
-        try:
-            ids = self.ASRN.attentionL2R.greedy(self(images), STEPS).tolist()
-        finally:
-            self.train(was_training)
-        return [decode(row) for row in ids]
+    def symbol_ids(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, H, W] in [0,1] -> class ids [B, 20] of the left-to-right decoder (long). Eval mode and no
+        grad are the caller's (tsr.inference.recognize)."""
+        return self.ASRN.attentionL2R.greedy(self(images), STEPS)
+
+    @staticmethod
+    def words(ids: torch.Tensor) -> list[str]:
+        """symbol_ids' [B, 20] -> one word per image, lower-case letters and digits (no weights involved)."""
+        return [decode(row) for row in ids.tolist()]
 
 
 def decode(ids: list[int]) -> str:

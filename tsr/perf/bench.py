@@ -10,6 +10,7 @@ counted tensor by tensor on CPU).
 """
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +24,8 @@ from tsr.charset import alphabet_for
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.engine import fast_path
 from tsr.engine.evaluator import evaluate, model_row
-from tsr.engine.optim import build_optimizer
+from tsr.engine.optim import build_optimizer, build_scheduler
+from tsr.engine.step import OptimizerStep
 from tsr.engine.tasks import StageTasks
 from tsr.engine.timing import timed
 from tsr.errors import DataError
@@ -57,28 +59,29 @@ def _random_batch(cfg: dict, batch: int, seed: int = 0) -> dict:
     generator = torch.Generator().manual_seed(seed)
     return {"lr": torch.rand(batch, channels, data["lr_height"], data["lr_width"], generator=generator),
             "hr": torch.rand(batch, channels, data["hr_height"], data["hr_width"], generator=generator),
-            "label": ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 10))) for _ in range(batch)]}
+            "label": ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 10))) for _ in range(batch)],
+            "corrupt": 0}
 
 
 def bench_training(name: str, cfg: dict, device: torch.device, batch: int, steps: int) -> Figure:
-    """One stage's training step (forward, losses, backward, optimizer) in both modes."""
+    """One stage's training step in both modes: the trainer's own step (tsr.engine.step: forward, losses,
+    backward, clipping, optimizer, schedule) on one micro-batch of `batch` images, every task on."""
     seconds, peak_mb = {}, {}
     for fast in (False, True):
         torch.manual_seed(0)
         model = build_model(cfg)
-        tasks = StageTasks(cfg, model)
         fast_path.to_device(model.train(), device, channels_last=fast)
         amp = fast_path.autocast_dtype("auto", device) if fast else None
         optimizer = build_optimizer(model, cfg["train"], fused=fast and device.type == "cuda")
-        scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
+        optimizer_step = OptimizerStep(model, model, StageTasks(cfg, model), optimizer,
+                                       build_scheduler(optimizer, cfg["train"]),
+                                       torch.amp.GradScaler(device.type, enabled=amp is torch.float16), device, amp,
+                                       channels_last=fast, clip_grad_norm=cfg["train"]["clip_grad_norm"])
         sample = _random_batch(cfg, batch)
+        batches = itertools.repeat(sample)
 
         def step():
-            total, _ = tasks.forward_losses(model, sample, device, amp, channels_last=fast)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            optimizer_step(batches, step=None)
 
         seconds[fast] = timed(step, steps, device)
         peak_mb[fast] = peak_memory_mb(step, device, state_tensors(model, optimizer, sample))

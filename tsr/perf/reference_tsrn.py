@@ -1,4 +1,6 @@
-"""Test-only: a compact, independent re-implementation of TextZoom's TSRN in its ORIGINAL layout.
+"""A compact, independent re-implementation of TextZoom's TSRN in its ORIGINAL layout: the baseline of
+eval/bench_reference_tsrn.py, and the model that tests compare tsr's TSRN and its converter with (not used in
+training or inference).
 
 Keys: block1 .. block{srb+3} (the last one is the upsampler), tps.*, stn_head.* -- the layout of a TextZoom
 `state_dict_G`. Written from the architecture (not from tsr's modules) so that equivalence tests compare

@@ -1,0 +1,64 @@
+"""tsr.engine.monitor: log.jsonl records, their trimming on resume, progress lines and messages, and the silent
+monitor of ranks > 0."""
+import json
+
+from tsr.engine.monitor import LOG_NAME, Monitor, keep_log_until, read_log
+
+
+class Lines:
+    """Stands in for RunLog: the lines a monitor hands to RUN/train.log."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, text):
+        self.lines.append(text)
+
+
+def test_scalars_go_to_log_jsonl_and_a_progress_line(tmp_path, capsys):
+    run_log = Lines()
+    monitor = Monitor(tmp_path, enabled=True, total_steps=10, start_step=0, run_log=run_log)
+    monitor.scalars(5, {"loss/total": 0.5, "loss/sr": 0.25, "lr": 0.001, "images_per_s": 8.0})
+    monitor.scalars(6, {"val/A/psnr": 20.5})          # not a training step: no progress line
+    monitor.message("validation at step 6")
+    monitor.close()
+    assert read_log(tmp_path / LOG_NAME) == [
+        {"step": 5, "loss/total": 0.5, "loss/sr": 0.25, "lr": 0.001, "images_per_s": 8.0},
+        {"step": 6, "val/A/psnr": 20.5}]
+    err = capsys.readouterr().err                     # pytest's stderr is no terminal: lines, not a bar
+    assert "step 5/10 (50%)" in err and "loss 0.5 (sr 0.25)" in err and "8.0 images/s" in err
+    assert err.rstrip().endswith("validation at step 6")
+    assert len(run_log.lines) == 2 and run_log.lines[0].startswith("step 5/10") and run_log.lines[1] == \
+        "validation at step 6"
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tb").iterdir())
+
+
+def test_a_resumed_monitor_drops_what_the_interrupted_run_wrote_after_its_checkpoint(tmp_path):
+    log = tmp_path / LOG_NAME
+    records = "".join(json.dumps({"step": s, "loss/total": s / 10}) + "\n" for s in range(1, 6))
+    log.write_text(records + '{"step": 6, "lo')       # killed while writing step 6
+    monitor = Monitor(tmp_path, enabled=True, total_steps=10, start_step=3)
+    monitor.scalars(4, {"loss/total": 9.0})
+    monitor.close()
+    assert [(r["step"], r["loss/total"]) for r in read_log(log)] == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 9.0)]
+
+
+def test_keep_log_until_skips_torn_lines_and_a_missing_file(tmp_path):
+    log = tmp_path / LOG_NAME
+    keep_log_until(log, 3)
+    assert not log.exists()
+    log.write_text('{"step": 1}\nnot json\n{"step": 2}\n{"step": 4}\n{"note": "no step counts as step 0"}\n')
+    keep_log_until(log, 2)
+    assert log.read_text() == '{"step": 1}\n{"step": 2}\n{"note": "no step counts as step 0"}\n'
+
+
+def test_a_disabled_monitor_writes_and_prints_nothing(tmp_path, capsys):
+    run_log = Lines()
+    monitor = Monitor(tmp_path / "run", enabled=False, total_steps=10, start_step=0, run_log=run_log)
+    monitor.step(1, 0.5, 8.0)
+    monitor.scalars(1, {"loss/total": 0.5})
+    monitor.picture("val/easy", [[[0, 0, 0]]], 1)
+    monitor.message("hello")
+    monitor.close()
+    assert not (tmp_path / "run").exists() and run_log.lines == []
+    assert capsys.readouterr() == ("", "")
