@@ -10,6 +10,8 @@
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
 #       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
 #       checkpoints/recognizer/best_acc_model.pth).
+#   ABLATION_LIMIT=100 (demo; full configs: all)  evaluate the first N pairs of each test split: on 2 CPU cores the
+#       two evaluations of 16 checkpoints are most of the grid's time, and the demo's 300 per split would triple them
 #   ABLATION_OUT=eval/results/ablation  tables: own/ (each model reads itself) and judges/ (one tsr eval with the
 #       fixed recognizer and, on the demo data, the reader as judges: one ACC table each + the combined table)
 #       (results.md/csv/json) + ablation.md
@@ -20,6 +22,7 @@ if [ "$configs" = configs/demo ]; then
   recognizer=$runs/recognizer/best_acc_model.pth
   judges=(--recognizer "crnn:$recognizer" --recognizer "convctc:$runs/reader/best_acc_model.pth")
   test_root=$data/test
+  limit=${ABLATION_LIMIT:-100}
 else
   source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
   cd "$TSR_ROOT"
@@ -29,12 +32,14 @@ else
   test_root=$(key "['data']['test_root']")
   recognizer=${RECOGNIZER:-$runs/recognizer/best_acc_model.pth}
   judges=(--recognizer "$recognizer")
+  limit=${ABLATION_LIMIT:-}
   paths=()
   train() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr.train --reuse "$@"; }
   SECONDS=0
   stamp() { printf '[ablation] %02d:%02d %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$1"; }
 fi
 out=${ABLATION_OUT:-eval/results/ablation}
+subset=(${limit:+--limit "$limit"})
 
 ckpts=()
 for adapter in dense mlp sidernn sidernn+mlp; do
@@ -54,10 +59,10 @@ done
 combined=$out/ablation.md
 mkdir -p "$out"
 stamp "evaluating every run, read by each model itself (through its adapter)"
-"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/own" --ckpt "${ckpts[@]}"
+"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/own" "${subset[@]}" --ckpt "${ckpts[@]}"
 stamp "evaluating every run, read by the judges: ${judges[*]}"
-"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/judges" --ckpt "${ckpts[@]}" "${judges[@]}"
-{ echo "# joint_feature ablation: adapter x weighting ($configs)"; echo
+"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/judges" "${subset[@]}" --ckpt "${ckpts[@]}" "${judges[@]}"
+{ echo "# joint_feature ablation: adapter x weighting ($configs${limit:+; the first $limit pairs of each test split})"; echo
   echo "## each model reads its own output (through its adapter)"; echo; cat "$out/own/results.md"; echo
   echo "## the judges read every row (${judges[*]})"; echo; cat "$out/judges/results.md"; echo; } > "$combined.tmp"
 mv "$combined.tmp" "$combined"

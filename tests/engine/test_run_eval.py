@@ -30,6 +30,20 @@ def test_eval_command_writes_baseline_tables(tmp_path, capsys):
     assert (tmp_path / "out" / "config.yaml").is_file()
 
 
+def test_eval_limit_reads_the_first_records_of_each_split(tmp_path, capsys):
+    synthesize(tmp_path / "d", n_train=0, n_test=5, seed=2, workers=1)
+    args = ["eval", "--data", str(tmp_path / "d" / "test"), "--batch-size", "2", "--workers", "0", "--pictures", "0"]
+    assert main([*args, "--out", str(tmp_path / "all")]) == 0
+    assert main([*args, "--out", str(tmp_path / "first3"), "--limit", "3"]) == 0
+    every, first = (json.loads((tmp_path / d / "results.json").read_text())["rows"][0]["results"] for d in ("all", "first3"))
+    assert [first[s]["n"] for s in ("easy", "medium", "hard", "A")] == [3, 3, 3, 9]
+    assert first["easy"]["psnr"] != every["easy"]["psnr"]
+    assert "evaluated 9 test records x 2 rows" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*args, "--limit", "0"])
+    assert "--limit: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
 def test_eval_command_reports_a_bad_data_root(tmp_path, capsys):
     assert main(["eval", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert "test root" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -23,6 +23,9 @@ def add_arguments(parser):
     parser.add_argument("--splits", nargs="+", default=None, help="split folder names (default: data.test_splits)")
     parser.add_argument("--out", default="eval/results", help="folder for results.md/.csv/.json/.tex")
     options.add_batch_size(parser, None, "images per batch (None: train.batch_size of the config)")
+    parser.add_argument("--limit", type=options.positive_int, default=None, metavar="N",
+                        help="only the first N records of each split (quick CPU runs; the tables say how many "
+                             "were read; default: all)")
     parser.add_argument("--workers", type=int, default=None, help="data loading processes (None: data.num_workers)")
     options.add_device(parser)
     parser.add_argument("--pictures", type=int, default=8, metavar="N",
@@ -58,5 +61,6 @@ def run(args):
         result = run_eval(data_root=args.data, ckpts=ckpts, recognizers=args.recognizer, config_path=args.config,
                           overrides=[*args.overrides, *late], splits=args.splits, out_dir=args.out,
                           batch_size=args.batch_size, num_workers=args.workers, device=device,
-                          num_images=args.pictures, pictures_seed=args.pictures_seed, font_size=args.pictures_font)
+                          num_images=args.pictures, pictures_seed=args.pictures_seed, font_size=args.pictures_font,
+                          limit=args.limit)
     return 0 if result is not None else 1

@@ -1,6 +1,7 @@
 """Flags several commands share, spelled and explained once: --device, --batch-size, key=value overrides."""
 from __future__ import annotations
 
+import argparse
 import os
 
 from tsr.config import is_override
@@ -17,6 +18,17 @@ def add_device(parser, default: str = "auto") -> None:
 def add_batch_size(parser, default: int | None, what: str = "images per batch") -> None:
     # --batch is the old spelling of bench / profile, kept as an alias so scripts keep working
     parser.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=default, help=what)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def add_overrides(parser, example: str = "train.steps=2000 data.max_len=20") -> None:

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import lmdb
 import torch
 from PIL import Image
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from tsr.data.cache import DecodedPairs
 from tsr.charset import alphabet_for, filter_label
@@ -237,3 +237,13 @@ def load_test_splits(test_root, splits: Sequence[str] = ("easy", "medium", "hard
         raise DataError(f"test root {test_root} has no split folder {', '.join(missing)} "
                         f"(found: {', '.join(present) or 'nothing'})")
     return {split: TextZoomLMDB(test_root / split, split=split, **kwargs) for split in splits}
+
+
+def first_records(splits: dict, limit: Optional[int]) -> dict:
+    """{split: dataset} -> the first `limit` records of each split (quick CPU runs: validation's train.val_limit,
+    `tsr eval --limit`); None: all of them."""
+    if limit is None:
+        return dict(splits)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"a record limit must be a positive integer or None, got {limit!r}")
+    return {name: Subset(ds, range(min(limit, len(ds)))) for name, ds in splits.items()}

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 from tsr import dist, inference
 from tsr.config import build_config, load_config, save_config
-from tsr.data.lmdb_dataset import dataset_options, load_test_splits
+from tsr.data.lmdb_dataset import dataset_options, first_records, load_test_splits
 from tsr.engine.evaluator import evaluate
 from tsr.engine.pictures import FONT_SIZE, SampleKeeper
 from tsr.engine.rows import evaluation_rows
@@ -25,10 +25,10 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
              config_path: Optional[str] = None, overrides: Sequence[str] = (), splits: Optional[Sequence[str]] = None,
              out_dir: Optional[str] = "eval/results", batch_size: Optional[int] = None,
              num_workers: Optional[int] = None, device: str = "cpu", num_images: int = 8,
-             pictures_seed: Optional[int] = None, font_size: int = FONT_SIZE):
+             pictures_seed: Optional[int] = None, font_size: int = FONT_SIZE, limit: Optional[int] = None):
     """Rows: bicubic, one per checkpoint (label), HR. Returns the evaluator's rows; writes results.* and
     pictures_<split>.png (LR | bicubic | each checkpoint | HR for `num_images` samples: the first ones, or drawn by
-    `pictures_seed`; text at `font_size`) to out_dir.
+    `pictures_seed`; text at `font_size`) to out_dir. `limit`: only the first N records of each split.
 
     Who reads the text: with `recognizers` (judges, KIND:PATH or PATH, see tsr.judges), each of them reads every
     row's images (TextZoom's protocol: fixed CRNN / ASTER / MORAN judge all SR models); one ACC table per judge and
@@ -45,6 +45,7 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
     # one pass: a decoded cache would only add its build time
     datasets = load_test_splits(data_root, split_names, **{**dataset_options(data), "mask": True, "cache": False})
     _report_kept(datasets)
+    datasets = first_records(datasets, limit)
     judges = {j.name: j.read for j in load_judges(recognizers, device)} if recognizers else None
     recognizer = None if judges else _pick_recognizer(models)
     rows = evaluation_rows(models, own_text=not judges)

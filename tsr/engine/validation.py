@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Mapping, Optional
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from tsr import dist, inference
 from tsr.checkpoint import unwrap
+from tsr.data.lmdb_dataset import first_records
 from tsr.engine.evaluator import evaluate
 from tsr.engine.pictures import SampleKeeper
 from tsr.engine.rows import evaluation_rows
@@ -20,9 +21,7 @@ MODEL_ROW = "model"
 
 class Validator:
     def __init__(self, cfg: dict, splits: Mapping[str, Dataset], device: torch.device):
-        limit = cfg["train"]["val_limit"]
-        self.splits = {name: Subset(ds, range(min(limit, len(ds)))) if limit is not None else ds
-                       for name, ds in splits.items()}
+        self.splits = first_records(splits, cfg["train"]["val_limit"])
         self.cfg, self.device = cfg, device
         self.num_images = cfg["train"]["num_images"]
         self._judge: Optional[Judge] = None     # eval.recognizer, loaded once

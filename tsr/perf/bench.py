@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from tsr import inference
 from tsr.charset import alphabet_for
-from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
+from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, first_records, load_test_splits
 from tsr.engine import fast_path
 from tsr.engine.evaluator import evaluate, model_row
 from tsr.engine.optim import build_optimizer, build_scheduler
@@ -93,7 +93,7 @@ def bench_evaluation(cfg: dict, test_root: str, device: torch.device, limit: int
     SSIM; the peak memory is that of reading one evaluation batch."""
     data = cfg["data"]
     splits = load_test_splits(test_root, data["test_splits"], **{**dataset_options(data), "cache": False})
-    splits = {k: Subset(v, range(min(limit, len(v)) if limit > 0 else len(v))) for k, v in splits.items()}
+    splits = first_records(splits, limit if limit > 0 else None)
     count = sum(len(v) for v in splits.values())
     if count == 0:
         raise DataError(f"{test_root} holds no test samples in {', '.join(splits)}: nothing to time the evaluator on")
