@@ -35,6 +35,7 @@ else
   limit=${ABLATION_LIMIT:-}
   paths=()
   train() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr.train --reuse "$@"; }
+  evaluate() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr eval "$@"; }
   SECONDS=0
   stamp() { printf '[ablation] %02d:%02d %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$1"; }
 fi
@@ -59,9 +60,9 @@ done
 combined=$out/ablation.md
 mkdir -p "$out"
 stamp "evaluating every run, read by each model itself (through its adapter)"
-"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/own" "${subset[@]}" --ckpt "${ckpts[@]}"
+evaluate --data "$test_root" --out "$out/own" "${subset[@]}" --ckpt "${ckpts[@]}"
 stamp "evaluating every run, read by the judges: ${judges[*]}"
-"$TSR_PY" -m tsr eval --data "$test_root" --out "$out/judges" "${subset[@]}" --ckpt "${ckpts[@]}" "${judges[@]}"
+evaluate --data "$test_root" --out "$out/judges" "${subset[@]}" --ckpt "${ckpts[@]}" "${judges[@]}"
 { echo "# joint_feature ablation: adapter x weighting ($configs${limit:+; the first $limit pairs of each test split})"; echo
   echo "## each model reads its own output (through its adapter)"; echo; cat "$out/own/results.md"; echo
   echo "## the judges read every row (${judges[*]})"; echo; cat "$out/judges/results.md"; echo; } > "$combined.tmp"

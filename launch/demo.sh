@@ -27,10 +27,10 @@ rows=("$runs/sr/best_psnr_model.pth:sr"
       "$runs/joint_image/last.pth:joint_image (content loss of the frozen CRNN)"
       "$runs/joint_feature/last.pth:joint_feature (sidernn adapter + BiLSTMs; content loss)")
 stamp "evaluating on $data/test: every row read by both judges, the recognizer stage's CRNN and the reader (ConvCTC)"
-"$TSR_PY" -m tsr eval --data "$data/test" --out "$out/judges" --ckpt "${rows[@]}" \
+evaluate --data "$data/test" --out "$out/judges" --ckpt "${rows[@]}" \
   --recognizer "crnn:$runs/recognizer/best_acc_model.pth" --recognizer "convctc:$runs/reader/best_acc_model.pth"
 # with judges every row is read by them; a model's own reading (joint_feature: through its adapter) needs a
 # tsr eval without --recognizer
 stamp "evaluating on $data/test: the joint_feature model reads its own features (through its adapter)"
-"$TSR_PY" -m tsr eval --data "$data/test" --out "$out/own" --ckpt "${rows[3]}"
+evaluate --data "$data/test" --out "$out/own" --ckpt "${rows[3]}"
 stamp "done; tables and pictures in $out/{judges,own}"
