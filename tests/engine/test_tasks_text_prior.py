@@ -1,4 +1,4 @@
-"""StageTasks options of issue 12: distill / content tasks, train.task_start, train.rec_inputs and
+"""StageTasks options for joint training: distill / content tasks, train.task_start, train.rec_inputs and
 train.feature_grad_start."""
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""The text-prior losses of issue 12 (distill, content) and the `active` tasks of both weightings, on tiny tensors
+"""The text-prior losses (distill, content) and the `active` tasks of both weightings, on tiny tensors
 with values worked out by hand."""
 import math
 

@@ -1,4 +1,4 @@
-"""The ConvCTC reader (issue 12): another recognizer family than CRNN, a judge independent of the training
+"""The ConvCTC reader: another recognizer family than CRNN, a judge independent of the training
 recognizer; registered as model.recognizer.type convctc."""
 import pytest
 import torch

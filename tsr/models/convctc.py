@@ -1,5 +1,5 @@
 """ConvCTC: a recognizer of another family than CRNN, used to judge SR images independently of the training
-recognizer (issue 12): residual conv blocks (ResNet-style, BatchNorm) and a 1-D convolutional context over the
+recognizer: residual conv blocks (ResNet-style, BatchNorm) and a 1-D convolutional context over the
 columns, then CTC. No LSTM, so it does not share CRNN's sequence model and its blind spots.
 
     images [B, C, H, W] in [0,1] -> grey, bicubic resize to input_size (32 x 128)
