@@ -3,7 +3,7 @@
 # with QAT, quantise it (PTQ and QAT), then print cost (params, FLOPs, activations, CPU latency per crop at batch
 # 1 and 64, peak memory) beside quality (A-PSNR, A-SSIM, E/M/H/A-ACC) per row (eval/efficiency.py).
 # Re-running reuses finished runs and resumes an interrupted one (tsr train --reuse).
-#   CONFIGS=configs/demo   the demo's data and budget on CPU (~45 min on 2 free cores); CONFIGS=configs: the full
+#   CONFIGS=configs/demo   the demo's data and budget on CPU (68 min at load 4-6 beside other jobs); CONFIGS=configs: the full
 #                          configs (TextZoom in configs/textzoom.yaml) on a GPU node, with RECOGNIZER=crnn.pth
 #   BACKBONES="tsrn imdn imdn_rtc rfdn abpn"
 #   STEPS=N, QAT_STEPS=N, REC_STEPS=N   override train.steps of the backbones / the QAT stage / the demo's
