@@ -7,15 +7,24 @@ import time
 from trainer_helpers import REPO
 
 
+def _default_sigint():
+    # a shell that starts a job in the background (CI launched with `&`) ignores SIGINT in it, and Python keeps an
+    # ignored SIGINT ignored: restore the default so that the child turns Ctrl-C into KeyboardInterrupt as in a
+    # terminal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_is_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tsr", "synth", "--out", str(tmp_path / "s"), "--train", "100000",
                              "--test", "1", "--workers", "1"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     deadline = time.time() + 120   # generous: a busy 2-core CI machine starts python slowly
-    while not list(tmp_path.glob(".s*")) and time.time() < deadline:   # the LMDB being written: synth is working
+    # the train LMDB being written (lmdb_writer's S/.train.*.writing): synth is working
+    while not list((tmp_path / "s").glob(".train.*")) and time.time() < deadline:
         time.sleep(0.2)
+    assert proc.poll() is None, "tsr synth ended before it was interrupted"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1].endswith("tsr synth: interrupted (Ctrl-C)")
     assert not (tmp_path / "s" / "train").exists()
