@@ -6,7 +6,7 @@
 # Finished runs are reused (tsr train --reuse); an interrupted one resumes.
 #   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
 #       first stages (launch/demo_base.sh, reused when done).
-#   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, default: all GPUs); needs the
+#   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, launch/torchrun.sh); needs the
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
 #       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
 #       checkpoints/recognizer/best_acc_model.pth).
@@ -25,19 +25,14 @@ if [ "$configs" = configs/demo ]; then
   limit=${ABLATION_LIMIT:-100}
 else
   source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+  source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
   cd "$TSR_ROOT"
-  nproc=${NPROC:-$("$TSR_PY" -c "import torch; print(max(1, torch.cuda.device_count()))")}
   key() { "$TSR_PY" -c "from tsr.config import load_config; print(load_config('$configs/joint_feature.yaml')$1)"; }
   runs=$(key "['run']['out_root']")
   test_root=$(key "['data']['test_root']")
   recognizer=${RECOGNIZER:-$runs/recognizer/best_acc_model.pth}
   judges=(--recognizer "$recognizer")
   limit=${ABLATION_LIMIT:-}
-  paths=()
-  train() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr.train --reuse "$@"; }
-  evaluate() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr eval "$@"; }
-  SECONDS=0
-  stamp() { printf '[ablation] %02d:%02d %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$1"; }
 fi
 out=${ABLATION_OUT:-eval/results/ablation}
 subset=(${limit:+--limit "$limit"})

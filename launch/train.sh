@@ -6,7 +6,6 @@
 # Set-up as in setup.sh (a cluster's CUDA torch is kept).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
 cd "$TSR_ROOT"
-nproc=${NPROC:-$("$TSR_PY" -c "import torch; print(torch.cuda.device_count() or 2)")}
-# --standalone: a private rendezvous on this node (no MASTER_ADDR/PORT to choose, no clash between jobs)
-exec "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" -m tsr.train "$@"
+torchrun -m tsr.train "$@"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sourced by the launch scripts after setup.sh: the one way they start tsr on this node, and their time stamps.
+#   NPROC   processes on this node (default: one per visible GPU, nccl; 2 gloo processes on a CPU-only machine)
+#   paths   (array, may stay empty) overrides that every `train` appends, e.g. the demo's data and run folders
+# Defines nproc, `torchrun ARGS` (--standalone: a private rendezvous on this node, no MASTER_ADDR/PORT to choose
+# and no clash between jobs), `train` (tsr.train --reuse: a finished run with the same config is reused, an
+# interrupted one resumes), `evaluate` (tsr eval) and `stamp MESSAGE` (minutes since the script began).
+nproc=${NPROC:-$("$TSR_PY" -c "import torch; print(torch.cuda.device_count() or 2)")}
+paths=()
+torchrun() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; }
+train() { torchrun -m tsr.train --reuse "$@" "${paths[@]}"; }
+# tsr eval under torchrun too: each rank reads whole batches with one thread; same tables as one process, which
+# took 4x as long with 2 threads on a busy 2-core machine (TSRN's GRUs and small convs scale poorly over threads)
+evaluate() { torchrun -m tsr eval "$@"; }
+SECONDS=0
+stamp() { printf '[%s] %02d:%02d %s\n' "$(basename "$0" .sh)" $((SECONDS / 60)) $((SECONDS % 60)) "$1"; }
+
+# The demo's synthetic TextZoom-format data (reused when made with the same arguments) and its run folders:
+#   TSR_DEMO_DATA=data/synth  TSR_DEMO_RUNS=checkpoints/demo (must match run.out_root of configs/demo/*)
+#   SYNTH_TRAIN, SYNTH_TEST  its size
+# Sets data, runs and paths.
+demo_data() {
+  data=${TSR_DEMO_DATA:-data/synth}
+  runs=${TSR_DEMO_RUNS:-checkpoints/demo}
+  paths=("data.train_roots=[$data/train]" "data.test_root=$data/test" "run.out_root=$runs")
+  stamp "synthesising TextZoom-format data in $data"
+  "$TSR_PY" -m tsr synth --out "$data" --train "${SYNTH_TRAIN:-20000}" --test "${SYNTH_TEST:-300}" --seed 0 --reuse
+}
