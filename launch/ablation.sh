@@ -5,7 +5,8 @@
 # recognizer stage's CRNN, TextZoom's protocol) and, on the demo data, (c) by the independent reader.
 # Finished runs are reused (tsr train --reuse); an interrupted one resumes.
 #   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
-#       first stages (launch/demo_base.sh, reused when done).
+#       stages (launch/demo_base.sh, joint_image, joint_feature; reused when done) and the control sr_more, whose
+#       rows the judges' table shows above the grid's.
 #   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, launch/torchrun.sh); needs the
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
 #       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
@@ -23,6 +24,17 @@ if [ "$configs" = configs/demo ]; then
   judges=(--recognizer "crnn:$recognizer" --recognizer "convctc:$runs/reader/best_acc_model.pth")
   test_root=$data/test
   limit=${ABLATION_LIMIT:-100}
+  # the demo's rows beside the grid, on the same pairs: sr, its joint stages (reused from a demo run), and the
+  # control sr_more (sr trained on for the joint stages' steps with the SR loss alone: a joint stage pays only
+  # if it beats this row too)
+  stamp "control sr_more: the sr stage trained on for the joint stages' steps, SR loss only"
+  train --config configs/demo/sr_more.yaml "train.init=$runs/sr/best_psnr_model.pth"
+  for stage in joint_image joint_feature; do
+    stamp "the demo's stage $stage"
+    train --config "configs/demo/$stage.yaml" "train.init=$runs/sr+recognizer.pth"
+  done
+  demo_rows=("$runs/sr/best_psnr_model.pth:sr (demo)" "$runs/sr_more/last.pth:sr_more (control)"
+             "$runs/joint_image/last.pth:joint_image (demo)" "$runs/joint_feature/last.pth:joint_feature (demo)")
 else
   source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
   source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
@@ -33,6 +45,7 @@ else
   recognizer=${RECOGNIZER:-$runs/recognizer/best_acc_model.pth}
   judges=(--recognizer "$recognizer")
   limit=${ABLATION_LIMIT:-}
+  demo_rows=()
 fi
 out=${ABLATION_OUT:-eval/results/ablation}
 subset=(${limit:+--limit "$limit"})
@@ -57,7 +70,7 @@ mkdir -p "$out"
 stamp "evaluating every run, read by each model itself (through its adapter)"
 evaluate --data "$test_root" --out "$out/own" "${subset[@]}" --ckpt "${ckpts[@]}"
 stamp "evaluating every run, read by the judges: ${judges[*]}"
-evaluate --data "$test_root" --out "$out/judges" "${subset[@]}" --ckpt "${ckpts[@]}" "${judges[@]}"
+evaluate --data "$test_root" --out "$out/judges" "${subset[@]}" --ckpt "${demo_rows[@]}" "${ckpts[@]}" "${judges[@]}"
 { echo "# joint_feature ablation: adapter x weighting ($configs${limit:+; the first $limit pairs of each test split})"; echo
   echo "## each model reads its own output (through its adapter)"; echo; cat "$out/own/results.md"; echo
   echo "## the judges read every row (${judges[*]})"; echo; cat "$out/judges/results.md"; echo; } > "$combined.tmp"

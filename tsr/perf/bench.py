@@ -31,7 +31,7 @@ from tsr.engine.timing import timed
 from tsr.errors import DataError
 from tsr.images import image_channels
 from tsr.models.build import build_model
-from tsr.perf.latency import sr_latency_ms
+from tsr.perf.latency import compare_sr_latency_ms
 from tsr.perf.memory import peak_memory_mb, state_tensors
 
 
@@ -133,8 +133,7 @@ def bench_int8(int8_model, cfg: dict, batches: tuple[int, ...] = (1, 64), repeat
     lr_shape = (image_channels(data["mask"]), data["lr_height"], data["lr_width"])
     figures = []
     for batch in batches:
-        ms = {name: sr_latency_ms(m, lr_shape, batch, repeats, cpu) for name, m in (("fp32", fp32_model),
-                                                                                     ("int8", int8_model))}
+        ms = compare_sr_latency_ms({"fp32": fp32_model, "int8": int8_model}, lr_shape, batch, repeats, cpu)
         figures.append(Figure(f"SR inference, batch {batch}: fast path = int8 ({cfg['model']['sr']['type']})",
                               1e3 / ms["fp32"], 1e3 / ms["int8"]))
     return figures

@@ -21,24 +21,27 @@ from tsr.io import atomic_write_text
 from tsr.metrics.tables import AVERAGE, _fmt, _markdown, split_prefix, with_average
 from tsr.models.build import build_model
 from tsr.perf.complexity import measure
-from tsr.perf.latency import sr_latency_ms
+from tsr.perf.latency import compare_sr_latency_ms
 from tsr.perf.memory import peak_memory_mb, state_tensors
 
 SR_PARTS = ("sr", "head")
 BATCHES = (1, 64)
 
 
-def costs(model, cfg: dict, repeats: int = 10) -> dict:
-    """Cost columns of one SR model (loaded, eval mode) with config `cfg`."""
+def lr_shape_of(cfg: dict) -> tuple[int, int, int]:
     data = cfg["data"]
-    lr_shape = (image_channels(data["mask"]), data["lr_height"], data["lr_width"])
+    return image_channels(data["mask"]), data["lr_height"], data["lr_width"]
+
+
+def costs(model, cfg: dict) -> dict:
+    """Cost columns of one SR model (loaded, eval mode) with config `cfg`, latency aside (`latencies`)."""
+    data = cfg["data"]
+    lr_shape = lr_shape_of(cfg)
     hr_shape = (lr_shape[0], data["hr_height"], data["hr_width"])
     float_net = build_model(build_config(cfg, ["model.quantization=fp32"]))
     parts = [c for c in measure(float_net, lr_shape, hr_shape, repeats=1) if c.name in SR_PARTS]
     row = {"params": sum(c.params for c in parts), "flops": sum(c.flops for c in parts),
            "activations": sum(c.activations for c in parts)}
-    for batch in BATCHES:
-        row[f"ms_per_crop_b{batch}"] = sr_latency_ms(model, lr_shape, batch, repeats)
     lr = torch.rand(BATCHES[-1], *lr_shape)
     try:
         row["peak_mb"] = peak_memory_mb(lambda: inference.super_resolve(model, lr), torch.device("cpu"),
@@ -53,16 +56,30 @@ def efficiency_rows(ckpts: Sequence[tuple[str, str]], data_root: str, recognizer
     """[(path, label)] -> one dict per checkpoint: label, backbone, quantization, cost columns, quality columns."""
     results = dict(run_eval(data_root=data_root, ckpts=ckpts, recognizers=[recognizer] if recognizer else (),
                             out_dir=out_dir, device=torch.device("cpu")))
+    loaded = {label: inference.load(path) for path, label in ckpts}
+    ms = latencies(loaded, repeats)
     rows = []
-    for path, label in ckpts:
-        model, cfg = inference.load(path)
+    for label, (model, cfg) in loaded.items():
         splits = cfg["data"]["test_splits"]
         quality = with_average(label, results[label], splits)
         row = {"label": label, "backbone": cfg["model"]["sr"]["type"], "quantization": cfg["model"]["quantization"],
-               **costs(model, cfg, repeats), "psnr": quality[AVERAGE]["psnr"], "ssim": quality[AVERAGE]["ssim"]}
+               **costs(model, cfg), **ms[label], "psnr": quality[AVERAGE]["psnr"], "ssim": quality[AVERAGE]["ssim"]}
         row.update({f"{split_prefix(s)}-ACC": quality[s]["acc"] for s in [*splits, AVERAGE]})
         rows.append(row)
     return rows
+
+
+def latencies(loaded: dict, repeats: int) -> dict[str, dict[str, float]]:
+    """{label: (model, cfg)} -> {label: {ms_per_crop_b<batch>: ...}}: the models that read LR crops of one shape
+    are timed in turns (tsr.perf.latency), so that the table's latency ratios hold on a busy machine too."""
+    ms = {label: {} for label in loaded}
+    shapes = {lr_shape_of(cfg) for _, cfg in loaded.values()}
+    for shape in shapes:
+        models = {label: model for label, (model, cfg) in loaded.items() if lr_shape_of(cfg) == shape}
+        for batch in BATCHES:
+            for label, value in compare_sr_latency_ms(models, shape, batch, repeats).items():
+                ms[label][f"ms_per_crop_b{batch}"] = value
+    return ms
 
 
 def render(rows: list[dict]) -> str:
