@@ -5,19 +5,21 @@
 # recognizer stage's CRNN, TextZoom's protocol) and, on the demo data, (c) by the independent reader.
 # Finished runs are reused (tsr train --reuse); an interrupted one resumes.
 #   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
-#       stages (launch/demo_base.sh, joint_image, joint_feature; reused when done) and the control sr_more, whose
-#       rows the judges' table shows above the grid's.
+#       stages (launch/demo_base.sh, joint_image, joint_feature; reused when done), the control sr_more and the
+#       joint_image methods (variants of configs/demo/joint_image.yaml), evaluated on the whole test set by the
+#       judges (methods/); the judges' table of the grid shows the demo's rows above its own.
 #   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, launch/torchrun.sh); needs the
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
 #       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
 #       checkpoints/recognizer/best_acc_model.pth).
 #   ABLATION_LIMIT=100 (demo; full configs: all)  evaluate the first N pairs of each test split: on 2 CPU cores the
 #       two evaluations of 16 checkpoints are most of the grid's time, and the demo's 300 per split would triple them
-#   ABLATION_OUT=eval/results/ablation  tables: own/ (each model reads itself) and judges/ (one tsr eval with the
-#       fixed recognizer and, on the demo data, the reader as judges: one ACC table each + the combined table)
-#       (results.md/csv/json) + ablation.md
+#   ABLATION_OUT=eval/results/ablation  tables: own/ (each model reads itself), judges/ (one tsr eval with the
+#       fixed recognizer and, on the demo data, the reader as judges: one ACC table each + the combined table) and
+#       (demo) methods/ (results.md/csv/json) + ablation.md
 set -euo pipefail
 configs=${CONFIGS:-configs/demo}
+out=${ABLATION_OUT:-eval/results/ablation}
 if [ "$configs" = configs/demo ]; then
   source "$(dirname "${BASH_SOURCE[0]}")/demo_base.sh"
   recognizer=$runs/recognizer/best_acc_model.pth
@@ -35,6 +37,22 @@ if [ "$configs" = configs/demo ]; then
   done
   demo_rows=("$runs/sr/best_psnr_model.pth:sr (demo)" "$runs/sr_more/last.pth:sr_more (control)"
              "$runs/joint_image/last.pth:joint_image (demo)" "$runs/joint_feature/last.pth:joint_feature (demo)")
+  # the methods tried for joint_image, each a variant of configs/demo/joint_image.yaml (README, "Joint training
+  # that pays?"), evaluated with the demo's rows on the whole test set
+  method_rows=()
+  method() {
+    local name=$1 label=$2; shift 2
+    stamp "joint_image variant $name: $*"
+    train --config configs/demo/joint_image.yaml "train.init=$runs/sr+recognizer.pth" "run.name=$name" "$@"
+    method_rows+=("$runs/$name/last.pth:$label")
+  }
+  method method-lr1e-4 "joint_image at lr 1e-4, content 0.25" train.lr=1e-4 "train.task_weights={content: 0.25}"
+  method method-content0.25 "joint_image, content 0.25" "train.task_weights={content: 0.25}"
+  method method-warmup "joint_image, 20 warm-up steps" train.warmup_steps=20
+  method method-ctc "joint_image, CTC of the frozen CRNN" "train.tasks=[sr,rec]" "train.task_weights={}"
+  method method-distill "joint_image, distillation" "train.tasks=[sr,distill]" "train.task_weights={}"
+  stamp "evaluating the demo's rows and the methods on the whole test set, read by the judges"
+  evaluate --data "$test_root" --out "$out/methods" --ckpt "${demo_rows[@]}" "${method_rows[@]}" "${judges[@]}"
 else
   source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
   source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
@@ -47,7 +65,6 @@ else
   limit=${ABLATION_LIMIT:-}
   demo_rows=()
 fi
-out=${ABLATION_OUT:-eval/results/ablation}
 subset=(${limit:+--limit "$limit"})
 
 ckpts=()
@@ -73,6 +90,10 @@ stamp "evaluating every run, read by the judges: ${judges[*]}"
 evaluate --data "$test_root" --out "$out/judges" "${subset[@]}" --ckpt "${demo_rows[@]}" "${ckpts[@]}" "${judges[@]}"
 { echo "# joint_feature ablation: adapter x weighting ($configs${limit:+; the first $limit pairs of each test split})"; echo
   echo "## each model reads its own output (through its adapter)"; echo; cat "$out/own/results.md"; echo
-  echo "## the judges read every row (${judges[*]})"; echo; cat "$out/judges/results.md"; echo; } > "$combined.tmp"
+  echo "## the judges read every row (${judges[*]})"; echo; cat "$out/judges/results.md"; echo
+  if [ -f "$out/methods/results.md" ] && [ "$configs" = configs/demo ]; then
+    echo "## the demo's rows and the joint_image methods, whole test set, read by the judges"; echo
+    cat "$out/methods/results.md"; echo
+  fi; } > "$combined.tmp"
 mv "$combined.tmp" "$combined"
 stamp "done; combined tables in $combined"

@@ -7,7 +7,7 @@
 #                          configs (TextZoom in configs/textzoom.yaml) on a GPU node, with RECOGNIZER=crnn.pth
 #   BACKBONES="tsrn imdn imdn_rtc rfdn abpn"
 #   STEPS=N, QAT_STEPS=N, REC_STEPS=N   override train.steps of the backbones / the QAT stage / the demo's
-#                          recognizer; SYNTH_TRAIN=20000 SYNTH_TEST=300 the data's size (in TSR_DEMO_DATA=data/synth20k); REPEATS=10 timed
+#                          recognizer; SYNTH_TRAIN=20000 SYNTH_TEST=300 the demo data's size; REPEATS=10 timed
 #                          forwards per latency figure (a quick smoke run: small values of all)
 #   TSR_DEMO_DATA, TSR_DEMO_RUNS, NPROC as in launch/demo.sh; OUT=eval/results/efficiency
 set -euo pipefail
@@ -19,9 +19,7 @@ backbones=${BACKBONES:-tsrn imdn imdn_rtc rfdn abpn}
 out=${OUT:-eval/results/efficiency}
 
 if [[ $configs == configs/demo ]]; then
-  # the demo's generator with the 20,000 training pairs the table was measured with, in a folder of its own so
-  # that the demo's 12,000 and these do not replace each other
-  SYNTH_TRAIN=${SYNTH_TRAIN:-20000} TSR_DEMO_DATA=${TSR_DEMO_DATA:-data/synth20k} demo_data
+  demo_data
   stamp "the recognizer that reads every row: the demo's CRNN, 1200 steps x 64"
   train --config configs/demo/efficiency/recognizer.yaml ${REC_STEPS:+train.steps=$REC_STEPS}
   recognizer=${RECOGNIZER:-$runs/efficiency_recognizer/best_acc_model.pth}

@@ -17,12 +17,12 @@ stamp() { printf '[%s] %02d:%02d %s\n' "$(basename "$0" .sh)" $((SECONDS / 60)) 
 
 # The demo's synthetic TextZoom-format data (reused when made with the same arguments) and its run folders:
 #   TSR_DEMO_DATA=data/synth  TSR_DEMO_RUNS=checkpoints/demo (must match run.out_root of configs/demo/*)
-#   SYNTH_TRAIN=12000, SYNTH_TEST=300  its size: training pairs, test pairs per split
+#   SYNTH_TRAIN=20000, SYNTH_TEST=300  its size: training pairs, test pairs per split
 # Sets data, runs and paths.
 demo_data() {
   data=${TSR_DEMO_DATA:-data/synth}
   runs=${TSR_DEMO_RUNS:-checkpoints/demo}
   paths=("data.train_roots=[$data/train]" "data.test_root=$data/test" "run.out_root=$runs")
   stamp "synthesising TextZoom-format data in $data"
-  "$TSR_PY" -m tsr synth --out "$data" --train "${SYNTH_TRAIN:-12000}" --test "${SYNTH_TEST:-300}" --seed 0 --reuse
+  "$TSR_PY" -m tsr synth --out "$data" --train "${SYNTH_TRAIN:-20000}" --test "${SYNTH_TEST:-300}" --seed 0 --reuse
 }
