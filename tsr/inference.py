@@ -28,6 +28,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[F
     The model is built from the checkpoint's config and its weights load strictly: a checkpoint whose tensors
     do not match its own config is an error (CheckpointError), not a half-loaded model.
     """
+    from tsr.engine import fast_path
     from tsr.models.build import build_model
 
     checkpoint = read_checkpoint(path)
@@ -36,7 +37,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[F
         raise TsrError(f"{path} is an int8 model (tsr quantize), and int8 kernels run on CPU only; use --device cpu")
     model = build_model(cfg)
     load_model_state(model, checkpoint["model"], strict=True, source=str(path))
-    return model.to(device).eval(), cfg
+    # the config's memory format (train.channels_last) for inference too: NHWC convolutions read TSRN's SR images
+    # 2x and the CRNN's 1.9x as fast on this CPU, the same images to 2e-6; int8 modules keep their own layout
+    channels_last = cfg["train"]["channels_last"] and cfg["model"]["quantization"] != "int8"
+    return fast_path.to_device(model, torch.device(device), channels_last).eval(), cfg
 
 
 @contextmanager
