@@ -19,7 +19,7 @@
 #       (demo) methods/ (results.md/csv/json) + ablation.md
 set -euo pipefail
 configs=${CONFIGS:-configs/demo}
-out=${ABLATION_OUT:-eval/results/ablation}
+results=${ABLATION_OUT:-eval/results/ablation}   # not $out: demo_base.sh sets that to the demo's folder
 if [ "$configs" = configs/demo ]; then
   source "$(dirname "${BASH_SOURCE[0]}")/demo_base.sh"
   recognizer=$runs/recognizer/best_acc_model.pth
@@ -52,7 +52,7 @@ if [ "$configs" = configs/demo ]; then
   method method-ctc "joint_image, CTC of the frozen CRNN" "train.tasks=[sr,rec]" "train.task_weights={}"
   method method-distill "joint_image, distillation" "train.tasks=[sr,distill]" "train.task_weights={}"
   stamp "evaluating the demo's rows and the methods on the whole test set, read by the judges"
-  evaluate --data "$test_root" --out "$out/methods" --ckpt "${demo_rows[@]}" "${method_rows[@]}" "${judges[@]}"
+  evaluate --data "$test_root" --out "$results/methods" --ckpt "${demo_rows[@]}" "${method_rows[@]}" "${judges[@]}"
 else
   source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
   source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
@@ -82,18 +82,18 @@ for adapter in dense mlp sidernn sidernn+mlp; do
   done
 done
 
-combined=$out/ablation.md
-mkdir -p "$out"
+combined=$results/ablation.md
+mkdir -p "$results"
 stamp "evaluating every run, read by each model itself (through its adapter)"
-evaluate --data "$test_root" --out "$out/own" "${subset[@]}" --ckpt "${ckpts[@]}"
+evaluate --data "$test_root" --out "$results/own" "${subset[@]}" --ckpt "${ckpts[@]}"
 stamp "evaluating every run, read by the judges: ${judges[*]}"
-evaluate --data "$test_root" --out "$out/judges" "${subset[@]}" --ckpt "${demo_rows[@]}" "${ckpts[@]}" "${judges[@]}"
+evaluate --data "$test_root" --out "$results/judges" "${subset[@]}" --ckpt "${demo_rows[@]}" "${ckpts[@]}" "${judges[@]}"
 { echo "# joint_feature ablation: adapter x weighting ($configs${limit:+; the first $limit pairs of each test split})"; echo
-  echo "## each model reads its own output (through its adapter)"; echo; cat "$out/own/results.md"; echo
-  echo "## the judges read every row (${judges[*]})"; echo; cat "$out/judges/results.md"; echo
-  if [ -f "$out/methods/results.md" ] && [ "$configs" = configs/demo ]; then
+  echo "## each model reads its own output (through its adapter)"; echo; cat "$results/own/results.md"; echo
+  echo "## the judges read every row (${judges[*]})"; echo; cat "$results/judges/results.md"; echo
+  if [ -f "$results/methods/results.md" ] && [ "$configs" = configs/demo ]; then
     echo "## the demo's rows and the joint_image methods, whole test set, read by the judges"; echo
-    cat "$out/methods/results.md"; echo
+    cat "$results/methods/results.md"; echo
   fi; } > "$combined.tmp"
 mv "$combined.tmp" "$combined"
 stamp "done; combined tables in $combined"
