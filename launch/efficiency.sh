@@ -42,7 +42,7 @@ if [[ " $backbones " == *" abpn "* ]]; then
   train --config "$configs/qat.yaml" "train.init=$runs/abpn/best_psnr_model.pth" \
     ${QAT_STEPS:+train.steps=$QAT_STEPS}
   "$TSR_PY" -m tsr quantize --mode ptq --ckpt "$runs/abpn/best_psnr_model.pth" --out "$runs/abpn_int8_ptq.pth" \
-    ${paths[0]:+--data "$data/train"}
+    ${data:+--data "$data/train"}
   "$TSR_PY" -m tsr quantize --mode qat --ckpt "$runs/qat/best_psnr_model.pth" --out "$runs/abpn_int8_qat.pth"
   ckpts+=("$runs/qat/best_psnr_model.pth:abpn QAT (fake-quant)" "$runs/abpn_int8_ptq.pth:abpn int8 PTQ"
           "$runs/abpn_int8_qat.pth:abpn int8 QAT")

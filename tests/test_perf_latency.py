@@ -10,7 +10,7 @@ def test_models_are_timed_in_turns_and_each_figure_is_the_median_per_crop(monkey
     monkeypatch.setattr(latency.inference, "super_resolve", lambda model, lr: order.append((model, lr.shape[0])))
     # seconds per call, in call order: A B A B A B A B (the first turn is the warm-up)
     durations = iter([9.0, 9.0, 0.004, 0.010, 0.100, 0.012, 0.002, 0.011])
-    monkeypatch.setattr(latency, "_seconds", lambda call, device: (call(), next(durations))[1])
+    monkeypatch.setattr(latency, "call_seconds", lambda call, device: (call(), next(durations))[1])
     ms = latency.compare_sr_latency_ms({"A": "a", "B": "b"}, (3, 16, 64), batch=2, repeats=3)
     assert order == [("a", 2), ("b", 2)] * 4
     assert ms == pytest.approx({"A": 0.004 * 1e3 / 2, "B": 0.011 * 1e3 / 2})   # medians of 3 timed calls, per crop

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tsr.errors import TsrError
+from tsr.images import lr_shape
 from tsr.models.wrapper import FullModel
 
 OPSET = 17
@@ -43,7 +44,7 @@ def export_onnx(model: FullModel, cfg: dict, path: str | os.PathLike) -> Path:
         raise TsrError(f"model.quantization is {cfg['model']['quantization']}: export the float checkpoint (the "
                        "ONNX graph is fp32; int8 deployment is tsr quantize's)")
     data = cfg["data"]
-    example = torch.rand(2, 4 if data["mask"] else 3, data["lr_height"], data["lr_width"])
+    example = torch.rand(2, *lr_shape(data))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():

@@ -17,7 +17,7 @@ def run(args):
     from tsr import dist
     from tsr.config import load_config
     from tsr.errors import TsrError
-    from tsr.images import image_channels
+    from tsr.images import hr_shape, image_channels, lr_shape
     from tsr.models.build import build_model
     from tsr.perf.complexity import measure, render
 
@@ -27,8 +27,7 @@ def run(args):
     cfg = load_config(args.config, args.overrides)
     data = cfg["data"]
     channels = image_channels(data["mask"])
-    costs = measure(build_model(cfg), (channels, data["lr_height"], data["lr_width"]),
-                    (channels, data["hr_height"], data["hr_width"]), batch=args.batch_size,
+    costs = measure(build_model(cfg), lr_shape(data), hr_shape(data), batch=args.batch_size,
                     device=device, repeats=args.repeats)
     print(f"model of {args.config or 'defaults'}: LR {data['lr_height']}x{data['lr_width']} -> "
           f"HR {data['hr_height']}x{data['hr_width']}, {channels} channels")

@@ -1,4 +1,5 @@
-"""One timer for `tsr bench` and `tsr profile`: a warm-up call, then `repeats` timed calls, CUDA synchronised."""
+"""Timers for `tsr bench`, `tsr profile` and the latency figures (tsr.perf.latency), CUDA synchronised: `timed`, a
+warm-up call then the mean of `repeats` calls; `call_seconds`, one call on its own (for medians)."""
 from __future__ import annotations
 
 import time
@@ -10,14 +11,26 @@ import torch
 def timed(call: Callable[[], object], repeats: int, device: torch.device) -> float:
     """Seconds per call. The warm-up call pays for allocator growth and cuDNN's algorithm search."""
     call()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+
+    def calls():                 # results dropped as they come: a list of them would hold every output in memory
+        for _ in range(repeats):
+            call()
+
+    return call_seconds(calls, device) / repeats
+
+
+def call_seconds(call: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call, the device's queued work finished before and after it."""
+    _synchronize(device)
     start = time.perf_counter()
-    for _ in range(repeats):
-        call()
+    call()
+    _synchronize(device)
+    return time.perf_counter() - start
+
+
+def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / repeats
 
 
 class Throughput:

@@ -29,7 +29,7 @@ from tsr.engine.step import OptimizerStep
 from tsr.engine.tasks import StageTasks
 from tsr.engine.timing import timed
 from tsr.errors import DataError
-from tsr.images import image_channels
+from tsr.images import hr_shape, lr_shape
 from tsr.models.build import build_model
 from tsr.perf.latency import compare_sr_latency_ms
 from tsr.perf.memory import peak_memory_mb, state_tensors
@@ -53,12 +53,11 @@ class Figure:
 
 def _random_batch(cfg: dict, batch: int, seed: int = 0) -> dict:
     data = cfg["data"]
-    channels = image_channels(data["mask"])
     rng = random.Random(seed)
     alphabet = alphabet_for(data["label_filter"])
     generator = torch.Generator().manual_seed(seed)
-    return {"lr": torch.rand(batch, channels, data["lr_height"], data["lr_width"], generator=generator),
-            "hr": torch.rand(batch, channels, data["hr_height"], data["hr_width"], generator=generator),
+    return {"lr": torch.rand(batch, *lr_shape(data), generator=generator),
+            "hr": torch.rand(batch, *hr_shape(data), generator=generator),
             "label": ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 10))) for _ in range(batch)],
             "corrupt": 0}
 
@@ -129,14 +128,13 @@ def bench_int8(int8_model, cfg: dict, batches: tuple[int, ...] = (1, 64), repeat
     from tsr.config import build_config
 
     data, cpu = cfg["data"], torch.device("cpu")
-    # the fp32 baseline in the memory format tsr runs it in (train.channels_last, as inference.load does): NHWC fp32
-    # convolutions are as fast as int8 ones on this CPU, NCHW ones 1.4x slower
+    # the fp32 baseline in the memory format tsr runs it in (train.channels_last, as inference.load does): on this
+    # CPU NCHW fp32 convolutions are markedly slower than NHWC ones, which would flatter int8
     fp32_model = fast_path.to_device(build_model(build_config(cfg, ["model.quantization=fp32"])), cpu,
                                      cfg["train"]["channels_last"]).eval()
-    lr_shape = (image_channels(data["mask"]), data["lr_height"], data["lr_width"])
     figures = []
     for batch in batches:
-        ms = compare_sr_latency_ms({"fp32": fp32_model, "int8": int8_model}, lr_shape, batch, repeats, cpu)
+        ms = compare_sr_latency_ms({"fp32": fp32_model, "int8": int8_model}, lr_shape(data), batch, repeats, cpu)
         figures.append(Figure(f"SR inference, batch {batch}: fast path = int8 ({cfg['model']['sr']['type']})",
                               1e3 / ms["fp32"], 1e3 / ms["int8"]))
     return figures

@@ -16,7 +16,7 @@ import torch
 from tsr import inference
 from tsr.config import build_config
 from tsr.engine.run_eval import run_eval
-from tsr.images import image_channels
+from tsr.images import hr_shape, lr_shape
 from tsr.io import atomic_write_text
 from tsr.metrics.tables import AVERAGE, _fmt, _markdown, split_prefix, with_average
 from tsr.models.build import build_model
@@ -28,21 +28,14 @@ SR_PARTS = ("sr", "head")
 BATCHES = (1, 64)
 
 
-def lr_shape_of(cfg: dict) -> tuple[int, int, int]:
-    data = cfg["data"]
-    return image_channels(data["mask"]), data["lr_height"], data["lr_width"]
-
-
 def costs(model, cfg: dict) -> dict:
     """Cost columns of one SR model (loaded, eval mode) with config `cfg`, latency aside (`latencies`)."""
-    data = cfg["data"]
-    lr_shape = lr_shape_of(cfg)
-    hr_shape = (lr_shape[0], data["hr_height"], data["hr_width"])
     float_net = build_model(build_config(cfg, ["model.quantization=fp32"]))
-    parts = [c for c in measure(float_net, lr_shape, hr_shape, repeats=1) if c.name in SR_PARTS]
+    parts = [c for c in measure(float_net, lr_shape(cfg["data"]), hr_shape(cfg["data"]), repeats=1)
+             if c.name in SR_PARTS]
     row = {"params": sum(c.params for c in parts), "flops": sum(c.flops for c in parts),
            "activations": sum(c.activations for c in parts)}
-    lr = torch.rand(BATCHES[-1], *lr_shape)
+    lr = torch.rand(BATCHES[-1], *lr_shape(cfg["data"]))
     try:
         row["peak_mb"] = peak_memory_mb(lambda: inference.super_resolve(model, lr), torch.device("cpu"),
                                         state_tensors(model, lr))
@@ -73,9 +66,9 @@ def latencies(loaded: dict, repeats: int) -> dict[str, dict[str, float]]:
     """{label: (model, cfg)} -> {label: {ms_per_crop_b<batch>: ...}}: the models that read LR crops of one shape
     are timed in turns (tsr.perf.latency), so that the table's latency ratios hold on a busy machine too."""
     ms = {label: {} for label in loaded}
-    shapes = {lr_shape_of(cfg) for _, cfg in loaded.values()}
+    shapes = {lr_shape(cfg["data"]) for _, cfg in loaded.values()}
     for shape in shapes:
-        models = {label: model for label, (model, cfg) in loaded.items() if lr_shape_of(cfg) == shape}
+        models = {label: model for label, (model, cfg) in loaded.items() if lr_shape(cfg["data"]) == shape}
         for batch in BATCHES:
             for label, value in compare_sr_latency_ms(models, shape, batch, repeats).items():
                 ms[label][f"ms_per_crop_b{batch}"] = value

@@ -7,12 +7,12 @@ that a busy stretch of the machine slows all of them alike and their ratio stays
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Mapping
 
 import torch
 
 from tsr import inference
+from tsr.engine.timing import call_seconds
 
 
 def compare_sr_latency_ms(models: Mapping[str, torch.nn.Module], lr_shape: tuple[int, ...], batch: int,
@@ -27,17 +27,8 @@ def compare_sr_latency_ms(models: Mapping[str, torch.nn.Module], lr_shape: tuple
     seconds = {name: [] for name in calls}
     for turn in range(repeats + 1):
         for name, call in calls.items():
-            elapsed = _seconds(call, device)
+            elapsed = call_seconds(call, device)
             if turn:                     # the first turn warms up: allocator growth, oneDNN primitive creation
                 seconds[name].append(elapsed)
     return {name: statistics.median(s) * 1e3 / batch for name, s in seconds.items()}
 
-
-def _seconds(call, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    call()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
