@@ -44,8 +44,11 @@ if [[ " $backbones " == *" abpn "* ]]; then
   "$TSR_PY" -m tsr quantize --mode ptq --ckpt "$runs/abpn/best_psnr_model.pth" --out "$runs/abpn_int8_ptq.pth" \
     ${data:+--data "$data/train"}
   "$TSR_PY" -m tsr quantize --mode qat --ckpt "$runs/qat/best_psnr_model.pth" --out "$runs/abpn_int8_qat.pth"
+  # the same int8 model on torch's x86 engine (fbgemm kernels here), beside the default onednn
+  "$TSR_PY" -m tsr quantize --mode qat --ckpt "$runs/qat/best_psnr_model.pth" --out "$runs/abpn_int8_qat_x86.pth" \
+    --engine x86
   ckpts+=("$runs/qat/best_psnr_model.pth:abpn QAT (fake-quant)" "$runs/abpn_int8_ptq.pth:abpn int8 PTQ"
-          "$runs/abpn_int8_qat.pth:abpn int8 QAT")
+          "$runs/abpn_int8_qat.pth:abpn int8 QAT" "$runs/abpn_int8_qat_x86.pth:abpn int8 QAT, x86 engine")
 fi
 stamp "the table: cost and quality per row (CPU latency, $test_root)"
 "$TSR_PY" eval/efficiency.py --data "$test_root" --recognizer "$recognizer" --out "$out" --repeats "${REPEATS:-10}" \

@@ -46,10 +46,13 @@ def fp32_ckpt(data_root, tmp_path_factory):
     return str(save_checkpoint(out / "abpn.pth", model, cfg, step=7))
 
 
-def test_ptq_writes_an_int8_checkpoint_close_to_fp32_that_the_api_loads(fp32_ckpt, tmp_path):
-    written = quantize_checkpoint(fp32_ckpt, "ptq", tmp_path / "int8.pth", calib_pairs=16, batch_size=8)
-    assert written["quantized"] == {"from": fp32_ckpt, "mode": "ptq", "engine": "x86", "calibration_pairs": 16}
+@pytest.mark.parametrize("engine", ["onednn", "x86"])
+def test_ptq_writes_an_int8_checkpoint_close_to_fp32_that_the_api_loads(fp32_ckpt, tmp_path, engine):
+    chosen = None if engine == "onednn" else engine       # onednn: the default (model.int8_engine)
+    written = quantize_checkpoint(fp32_ckpt, "ptq", tmp_path / "int8.pth", calib_pairs=16, batch_size=8, engine=chosen)
+    assert written["quantized"] == {"from": fp32_ckpt, "mode": "ptq", "engine": engine, "calibration_pairs": 16}
     int8, cfg = api.load(tmp_path / "int8.pth")
+    assert cfg["model"]["int8_engine"] == engine and torch.backends.quantized.engine == engine
     fp32, _ = api.load(fp32_ckpt)
     assert cfg["model"]["quantization"] == "int8" and quantization.is_int8(int8) and not quantization.is_int8(fp32)
     assert isinstance(int8["sr"].net.body[0][0], torch.ao.nn.intrinsic.quantized.ConvReLU2d)
@@ -70,6 +73,15 @@ def test_quantize_refuses_the_wrong_source_and_unquantizable_nets(fp32_ckpt, dat
     quantize_checkpoint(fp32_ckpt, "ptq", tmp_path / "int8.pth", calib_pairs=4)
     with pytest.raises(TsrError, match="int8 kernels run on CPU only; use --device cpu"):
         api.load(tmp_path / "int8.pth", device="cuda")
+
+
+def test_int8_engine_is_checked_and_activations_keep_7_bits(data_root, tmp_path):
+    with pytest.raises(ConfigError, match="'model.int8_engine'"):
+        build_model(tiny_abpn(data_root, tmp_path, **{"model.int8_engine": "tensorrt"}))
+    # reduce_range on every engine: full 8-bit activations saturate onednn's int16 sums on CPUs without VNNI
+    model = quantization.prepare(build_model(tiny_abpn(data_root, tmp_path)), "ptq", "onednn")
+    observer = model["sr"].net.body[0][0].activation_post_process
+    assert torch.backends.quantized.engine == "onednn" and observer.reduce_range and observer.quant_max == 127
 
 
 def test_qat_weight_ranges_follow_the_weights_and_activation_ranges_only_training_batches(data_root, tmp_path):
@@ -105,7 +117,11 @@ def test_qat_is_a_stage_that_resumes_and_converts_to_an_int8_model_eval_and_sr_r
     assert tsr_main(["train", "--resume", str(run), "train.steps=3"]) == 0
     assert read_checkpoint(run / "last.pth")["step"] == 3
     assert tsr_main(["quantize", "--ckpt", str(run / "last.pth"), "--mode", "qat", "--out", str(tmp_path / "q.pth")]) == 0
+    assert "int8 (qat, engine onednn) written" in capsys.readouterr().out
+    assert tsr_main(["quantize", "--ckpt", str(run / "last.pth"), "--mode", "qat", "--engine", "x86",
+                     "--out", str(tmp_path / "q86.pth")]) == 0
     assert "int8 (qat, engine x86) written" in capsys.readouterr().out
+    assert api.load(tmp_path / "q86.pth")[1]["model"]["int8_engine"] == "x86"
     # the int8 model matches the fake-quantised one it came from (the same arithmetic, simulated vs real)
     qat_model = build_model(cfg)
     load_model_state(qat_model, read_checkpoint(run / "last.pth")["model"], strict=True)

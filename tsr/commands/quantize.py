@@ -13,6 +13,8 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="int8 checkpoint to write")
     parser.add_argument("--calib-pairs", type=int, default=512, help="training pairs PTQ calibrates on (default 512)")
     options.add_batch_size(parser, 64, "calibration batch")
+    parser.add_argument("--engine", choices=["onednn", "x86", "fbgemm", "qnnpack"],
+                        help="int8 kernels (default: the checkpoint's model.int8_engine, onednn unless set)")
     parser.add_argument("--data", nargs="+", help="training LMDBs to calibrate on (default: the checkpoint's "
                                                   "data.train_roots)")
 
@@ -21,7 +23,8 @@ def run(args):
     from tsr.engine.quantize import quantize_checkpoint
 
     written = quantize_checkpoint(args.ckpt, args.mode, args.out, calib_pairs=args.calib_pairs,
-                                  batch_size=args.batch_size, train_roots=args.data)
+                                  batch_size=args.batch_size, train_roots=args.data,
+                                  engine=args.engine)
     info = written["quantized"]
     extra = f", calibrated on {info['calibration_pairs']} training pairs" if "calibration_pairs" in info else ""
     print(f"int8 ({info['mode']}, engine {info['engine']}{extra}) written: {args.out}")

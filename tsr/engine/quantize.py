@@ -30,10 +30,12 @@ SOURCE = {"ptq": "fp32", "qat": "qat"}
 
 
 def quantize_checkpoint(ckpt: str, mode: str, out: str, calib_pairs: int = 512, batch_size: int = 64,
-                        train_roots: Optional[Sequence[str]] = None, seed: int = 0) -> dict:
+                        train_roots: Optional[Sequence[str]] = None, seed: int = 0,
+                        engine: Optional[str] = None) -> dict:
     """Write the int8 version of `ckpt` to `out`; returns what was written (the checkpoint dict).
     PTQ calibrates on `calib_pairs` training pairs drawn at random (seeded) from `train_roots` (default: the
-    checkpoint's data.train_roots)."""
+    checkpoint's data.train_roots). `engine`: the int8 kernels (default: the checkpoint's model.int8_engine), stored
+    in the int8 checkpoint's config."""
     if mode not in SOURCE:
         raise TsrError(f"--mode must be one of {list(SOURCE)}, got {mode!r}")
     checkpoint = read_checkpoint(ckpt)
@@ -49,15 +51,17 @@ def quantize_checkpoint(ckpt: str, mode: str, out: str, calib_pairs: int = 512, 
     quantization.check_quantizable(model)
     load_model_state(model, checkpoint["model"], strict=True, source=ckpt)
     model.eval()
-    info = {"from": str(ckpt), "mode": mode, "engine": quantization.ENGINE}
+    engine = engine or cfg["model"]["int8_engine"]
+    info = {"from": str(ckpt), "mode": mode, "engine": engine}
     if mode == "ptq":
-        quantization.prepare(model, "ptq")
+        quantization.prepare(model, "ptq", engine)
         info["calibration_pairs"] = quantization.calibrate(
             model, _calibration_batches(cfg, calib_pairs, batch_size, train_roots, seed))
         log.info("calibrated on %d training pairs", info["calibration_pairs"])
-    quantization.convert(model)
+    quantization.convert(model, engine)
     int8_cfg = copy.deepcopy(cfg)
     int8_cfg["model"]["quantization"] = "int8"
+    int8_cfg["model"]["int8_engine"] = engine
     payload = {"format": "tsr", "version": 1, "model": model.state_dict(), "config": int8_cfg,
                "step": checkpoint.get("step", 0), "metrics": None, "quantized": info}
     write_checkpoint(Path(out), payload)

@@ -92,6 +92,7 @@ def model_choices(cfg: dict) -> dict[str, tuple]:
         section = cfg.get("model", {}).get(part, {})
         choices[f"model.{part}.trainable"] = registry.trainable_modes(section.get("type"))
     choices["model.quantization"] = quantization.MODES
+    choices["model.int8_engine"] = quantization.ENGINES
     return choices
 
 
@@ -140,7 +141,7 @@ def build_model(cfg: dict) -> FullModel:
     train = cfg["train"]
     if is_learned(train["weighting"]):
         parts["weighting"] = Part("weighting", build_weighting(train["weighting"], train["tasks"], train["task_weights"]))
-    return quantization.prepare(FullModel(parts), model["quantization"])
+    return quantization.prepare(FullModel(parts), model["quantization"], model["int8_engine"])
 
 
 def _kwargs(section: dict) -> dict:

@@ -1,5 +1,5 @@
 """int8 for the SR network (parts sr + head) with PyTorch's eager-mode quantization (torch.ao.quantization: fuse,
-QuantStub / DeQuantStub, prepare / prepare_qat, convert) on the x86 engine (fbgemm + oneDNN kernels).
+QuantStub / DeQuantStub, prepare / prepare_qat, convert); `model.int8_engine` picks the kernels that run it.
 
 `model.quantization` says what build_model makes of the sr and head parts:
     fp32  plain float modules
@@ -29,9 +29,12 @@ from torch.ao.quantization.observer import MovingAveragePerChannelMinMaxObserver
 from tsr.config import ConfigError
 from tsr.models.wrapper import FullModel
 
-ENGINE = "x86"
 PARTS = ("sr", "head")
 MODES = ("fp32", "qat", "int8")           # the values of model.quantization
+# model.int8_engine: the kernels of the int8 modules (torch.backends.quantized.engine when they are converted or
+# loaded). onednn is the default: on this project's CPUs (AVX2, no VNNI) it ran the int8 ABPN at batch 64 in half the
+# time of channels-last fp32, where x86 (which chose fbgemm here) took 0.85x of it (README, int8).
+ENGINES = ("onednn", "x86", "fbgemm", "qnnpack")
 
 
 @contextmanager
@@ -43,6 +46,16 @@ def _quiet():
         yield
 
 
+# Observers: x86's on every engine. Its activations use 7 of the 8 bits (reduce_range): u8 x s8 products summed
+# in pairs saturate int16 on CPUs without VNNI, and onednn with full-range activations (its own default) was off by
+# up to 0.29 on [0, 1] images where reduce_range keeps the error of x86 (0.04).
+OBSERVERS = "x86"
+
+
+def _ptq_qconfig() -> tq.QConfig:
+    return tq.get_default_qconfig(OBSERVERS)
+
+
 def _qat_qconfig() -> tq.QConfig:
     """x86's QAT qconfig, except that weight observers follow the current weights exactly (averaging 1): a QAT
     stage starts from float weights loaded after the model is built, and the default moving average (0.01) would
@@ -50,7 +63,17 @@ def _qat_qconfig() -> tq.QConfig:
     weight = FusedMovingAvgObsFakeQuantize.with_args(
         observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
         qscheme=torch.per_channel_symmetric, averaging_constant=1.0)
-    return tq.QConfig(activation=tq.get_default_qat_qconfig(ENGINE).activation, weight=weight)
+    return tq.QConfig(activation=tq.get_default_qat_qconfig(OBSERVERS).activation, weight=weight)
+
+
+def use_engine(engine: str) -> None:
+    """Make `engine` (one of ENGINES) the one int8 modules are packed for from now on; ConfigError when this torch
+    build lacks it."""
+    supported = set(torch.backends.quantized.supported_engines)
+    if engine not in ENGINES or engine not in supported:
+        raise ConfigError(f"config key 'model.int8_engine' is {engine!r}; this torch supports "
+                          f"{[e for e in ENGINES if e in supported]}")
+    torch.backends.quantized.engine = engine
 
 
 def check_quantizable(model: FullModel) -> None:
@@ -67,15 +90,15 @@ def check_quantizable(model: FullModel) -> None:
                               "shuffle")
 
 
-def prepare(model: FullModel, mode: str) -> FullModel:
+def prepare(model: FullModel, mode: str, engine: str = ENGINES[0]) -> FullModel:
     """Turn the sr and head parts of `model` (fp32) into the `mode` layout in place: one of MODES (see the module
-    docstring), or "ptq": observers for calibration (`calibrate`, then `convert`)."""
+    docstring), or "ptq": observers for calibration (`calibrate`, then `convert`). `engine`: model.int8_engine."""
     if mode == "fp32":
         return model
     if mode not in (*MODES, "ptq"):
         raise ConfigError(f"config key 'model.quantization' must be one of {list(MODES)}, got {mode!r}")
     check_quantizable(model)
-    torch.backends.quantized.engine = ENGINE
+    use_engine(engine)
     with _quiet():
         for name in PARTS:
             part = model[name]
@@ -90,17 +113,17 @@ def prepare(model: FullModel, mode: str) -> FullModel:
             else:
                 net.eval()
                 tq.fuse_modules(net, net.quant_fuse_groups(), inplace=True)
-                net.qconfig = tq.get_default_qconfig(ENGINE)
+                net.qconfig = _ptq_qconfig()
                 tq.prepare(net, inplace=True)
             part.train(was_training)
     if mode == "int8":
-        convert(model)
+        convert(model, engine)
     return model
 
 
-def convert(model: FullModel) -> FullModel:
-    """Observed (PTQ-calibrated) or fake-quantised (QAT) sr and head parts -> int8 modules, in place."""
-    torch.backends.quantized.engine = ENGINE
+def convert(model: FullModel, engine: str = ENGINES[0]) -> FullModel:
+    """Observed (PTQ-calibrated) or fake-quantised (QAT) sr and head parts -> int8 modules for `engine`, in place."""
+    use_engine(engine)
     with _quiet():
         for name in PARTS:
             net = model[name].net

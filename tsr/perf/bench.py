@@ -128,10 +128,11 @@ def bench_int8(int8_model, cfg: dict, batches: tuple[int, ...] = (1, 64), repeat
     from tsr.config import build_config
 
     data, cpu = cfg["data"], torch.device("cpu")
-    # the fp32 baseline in the memory format tsr runs it in (train.channels_last, as inference.load does): on this
-    # CPU NCHW fp32 convolutions are markedly slower than NHWC ones, which would flatter int8
+    # the fp32 baseline channels-last, the faster of fp32's memory formats on CPU, whatever the int8 checkpoint's
+    # train.channels_last: a QAT stage trains NCHW (configs/qat.yaml), and an NCHW baseline made int8 look 2.15x
+    # as fast at batch 64 where it is 1.6x (README, int8)
     fp32_model = fast_path.to_device(build_model(build_config(cfg, ["model.quantization=fp32"])), cpu,
-                                     cfg["train"]["channels_last"]).eval()
+                                     channels_last=True).eval()
     figures = []
     for batch in batches:
         ms = compare_sr_latency_ms({"fp32": fp32_model, "int8": int8_model}, lr_shape(data), batch, repeats, cpu)
