@@ -7,7 +7,8 @@
 #   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
 #       stages (launch/demo_base.sh, joint_image, joint_feature; reused when done), the control sr_more and the
 #       joint_image methods (variants of configs/demo/joint_image.yaml), evaluated on the whole test set by the
-#       judges (methods/); the judges' table of the grid shows the demo's rows above its own.
+#       judges (methods/); the judges' table of the grid shows the demo's rows above its own; and a panel of four
+#       independent readers (configs/demo/panel/: seeds, training images) reads the demo's rows (panel/).
 #   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, launch/torchrun.sh); needs the
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
 #       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
@@ -16,7 +17,7 @@
 #       two evaluations of 16 checkpoints are most of the grid's time, and the demo's 300 per split would triple them
 #   ABLATION_OUT=eval/results/ablation  tables: own/ (each model reads itself), judges/ (one tsr eval with the
 #       fixed recognizer and, on the demo data, the reader as judges: one ACC table each + the combined table) and
-#       (demo) methods/ (results.md/csv/json) + ablation.md
+#       (demo) methods/ and panel/ (results.md/csv/json) + ablation.md
 set -euo pipefail
 configs=${CONFIGS:-configs/demo}
 results=${ABLATION_OUT:-eval/results/ablation}   # not $out: demo_base.sh sets that to the demo's folder
@@ -53,6 +54,17 @@ if [ "$configs" = configs/demo ]; then
   method method-distill "joint_image, distillation" "train.tasks=[sr,distill]" "train.task_weights={}"
   stamp "evaluating the demo's rows and the methods on the whole test set, read by the judges"
   evaluate --data "$test_root" --out "$results/methods" --ckpt "${demo_rows[@]}" "${method_rows[@]}" "${judges[@]}"
+  # a panel of independent judges (configs/demo/panel/): the demo's reader, the same recipe with another seed, and
+  # two readers that learned HR blurred by another pipeline than the test LR instead of the bicubic row's images:
+  # how much a verdict of one 500-step reader depends on which reader it is
+  panel=(--recognizer "convctc:$runs/reader/best_acc_model.pth")
+  for reader in reader_seed2 reader_blur reader_blur_seed2; do
+    stamp "panel judge $reader"
+    train --config "configs/demo/panel/$reader.yaml"
+    panel+=(--recognizer "convctc:$runs/$reader/best_acc_model.pth")
+  done
+  stamp "evaluating the demo's rows on the whole test set, read by the panel of independent judges"
+  evaluate --data "$test_root" --out "$results/panel" --ckpt "${demo_rows[@]}" "${panel[@]}"
 else
   source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
   source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
@@ -94,6 +106,8 @@ evaluate --data "$test_root" --out "$results/judges" "${subset[@]}" --ckpt "${de
   if [ -f "$results/methods/results.md" ] && [ "$configs" = configs/demo ]; then
     echo "## the demo's rows and the joint_image methods, whole test set, read by the judges"; echo
     cat "$results/methods/results.md"; echo
+    echo "## the demo's rows, whole test set, read by a panel of independent readers (configs/demo/panel/)"; echo
+    cat "$results/panel/results.md"; echo
   fi; } > "$combined.tmp"
 mv "$combined.tmp" "$combined"
 stamp "done; combined tables in $combined"

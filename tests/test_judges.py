@@ -50,6 +50,15 @@ def test_two_judges_of_one_kind_get_their_file_names(files, tmp_path):
     assert [j.name for j in judges] == ["CRNN (crnn)", "CRNN (crnn_b)", "MORAN"]
 
 
+def test_judges_in_run_folders_get_their_run_names(files, tmp_path):
+    specs = []
+    for run, file in (("reader", "best_acc_model.pth"), ("reader_blur", "best_acc_model.pth"), ("x", "last.pth")):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / file).write_bytes(files["crnn"].read_bytes())
+        specs.append(str(tmp_path / run / file))
+    assert [j.name for j in load_judges(specs)] == ["CRNN (reader)", "CRNN (reader_blur)", "CRNN (x)"]
+
+
 def test_predictions_tsv_quotes_awkward_names():
     text = predictions_tsv([("a.png", "word"), ("b\tc.png", "x1"), ("d\ne.png", "")])
     assert text.splitlines()[0] == "file\ttext"

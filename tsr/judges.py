@@ -67,13 +67,24 @@ def load_judge(spec: str, device: str | torch.device = "cpu") -> Judge:
 
 
 def load_judges(specs: Sequence[str], device: str | torch.device = "cpu") -> list[Judge]:
-    """Several judges; two of the same kind are told apart by their file names ('CRNN (crnn_a)')."""
+    """Several judges; two of the same kind are told apart by their file names ('CRNN (crnn_a)'), or by their run
+    folders' for the names every run folder has ('ConvCTC (reader_blur)' for checkpoints/demo/reader_blur/last.pth)."""
     judges = [load_judge(spec, device) for spec in specs]
     shared = {j.name for j in judges if sum(k.name == j.name for k in judges) > 1}
     for judge in judges:
         if judge.name in shared:
-            judge.name = f"{judge.name} ({Path(parse_spec(judge.spec)[1]).stem})"
+            judge.name = f"{judge.name} ({_file_label(parse_spec(judge.spec)[1])})"
     names = [j.name for j in judges]
     if len(set(names)) != len(names):
         raise TsrError(f"recognizers {list(specs)} give the same table label twice ({names}); give each once")
     return judges
+
+
+def _file_label(path: str) -> str:
+    """A checkpoint's name in a table label: its file stem, or its run folder's name when the stem is one that
+    every run folder has (tsr.engine.run_folder's best_acc_model, best_psnr_model, last)."""
+    from tsr.engine.run_folder import BEST_ACC, BEST_PSNR, LAST
+
+    file = Path(path)
+    generic = {Path(name).stem for name in (BEST_ACC, BEST_PSNR, LAST)}
+    return file.parent.name if file.stem in generic and file.parent.name else file.stem

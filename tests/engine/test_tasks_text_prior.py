@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from tsr.config import ConfigError
+from tsr.data.blur import blurred
 from tsr.data.synth import synthesize
 from tsr.engine.tasks import StageTasks
 from trainer_helpers import tiny_stage
@@ -34,6 +35,11 @@ def test_recognizer_stage_reads_hr_and_bicubic_concatenated_with_labels_repeated
     assert tasks.words(batch) == ["ab", "cd", "ab", "cd"]
     total, losses = tasks.forward_losses(model, batch, torch.device("cpu"), None, False)
     assert set(losses) == {"rec"} and torch.isfinite(total)
+    cfg, model = tiny_stage("recognizer", data_root, tmp_path, **{"train.rec_inputs": "[hr,blurred]"})
+    torch.manual_seed(3)
+    images = StageTasks(cfg, model).inputs(batch)
+    torch.manual_seed(3)
+    assert torch.equal(images[2:], blurred(batch["hr"])) and not torch.equal(images[2:], images[:2])
     cfg, model = tiny_stage("recognizer", data_root, tmp_path)                 # the default: HR only, as before
     assert StageTasks(cfg, model).inputs(batch_of()).shape == (2, 4, 32, 128)
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from tsr.charset import CTCCodec, alphabet_for
 from tsr.checkpoint import unwrap
 from tsr.config import ConfigError
+from tsr.data.blur import blurred
 from tsr.engine import fast_path
 from tsr.losses import CTCTaskLoss, SRLoss, build_weighting
 from tsr.losses.content import ContentLoss
@@ -90,7 +91,8 @@ class StageTasks:
             return batch["lr"]
         # bicubic as the standard protocol makes it (align_corners=False, clamped): images a reader meets in use
         images = {"hr": lambda: batch["hr"],
-                  "bicubic": lambda: bicubic_upscale(batch["lr"], batch["hr"].shape[-2:], STANDARD)}
+                  "bicubic": lambda: bicubic_upscale(batch["lr"], batch["hr"].shape[-2:], STANDARD),
+                  "blurred": lambda: blurred(batch["hr"])}
         return torch.cat([images[kind]() for kind in self.rec_inputs])
 
     def words(self, batch: dict) -> list[str]:
@@ -151,7 +153,7 @@ class StageTasks:
 
 
 def _checked_rec_inputs(rec_inputs, input_key: str) -> tuple[str, ...]:
-    kinds = ("hr", "bicubic")
+    kinds = ("hr", "bicubic", "blurred")
     if not isinstance(rec_inputs, list) or not rec_inputs or any(k not in kinds for k in rec_inputs):
         raise ConfigError(f"config key 'train.rec_inputs' is {rec_inputs!r}; expected a non-empty list of {list(kinds)}")
     if input_key == "lr" and rec_inputs != ["hr"]:
