@@ -49,6 +49,7 @@ if [ "$configs" = configs/demo ]; then
   }
   method method-lr1e-4 "joint_image at lr 1e-4, content 0.25" train.lr=1e-4 "train.task_weights={content: 0.25}"
   method method-content0.25 "joint_image, content 0.25" "train.task_weights={content: 0.25}"
+  method method-content-final "joint_image, content of the final CNN sequence only" "train.content_layers=[]"
   method method-warmup "joint_image, 20 warm-up steps" train.warmup_steps=20
   method method-ctc "joint_image, CTC of the frozen CRNN" "train.tasks=[sr,rec]" "train.task_weights={}"
   method method-distill "joint_image, distillation" "train.tasks=[sr,distill]" "train.task_weights={}"

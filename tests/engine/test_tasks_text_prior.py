@@ -56,7 +56,8 @@ def test_rec_inputs_are_checked(data_root, tmp_path):
 @pytest.mark.parametrize("stage", ["joint_image", "joint_feature"])
 def test_distill_and_content_read_the_sr_image_and_train_the_sr_network(stage, data_root, tmp_path):
     tasks_key = "[sr,rec,distill,content]" if stage == "joint_image" else "[sr,rec,align,distill,content]"
-    cfg, model = tiny_stage(stage, data_root, tmp_path, **{"train.tasks": tasks_key})
+    # content of the final CNN sequence alone (the demo configs add activations: the next test)
+    cfg, model = tiny_stage(stage, data_root, tmp_path, **{"train.tasks": tasks_key, "train.content_layers": "[]"})
     with torch.no_grad():   # an untrained tiny CRNN reads every image alike: sharpen its logits so the KL is sizeable
         for name, param in model["recognizer"].net.named_parameters():
             if name.startswith("cnn.conv") and name.endswith("weight"):
@@ -81,6 +82,41 @@ def test_distill_and_content_read_the_sr_image_and_train_the_sr_network(stage, d
     (losses["distill"] + losses["content"]).backward()
     # the gradient reaches the SR side (the head's last conv: the layers before it start at zero output)
     assert model["head"].net.conv_out.weight.grad.abs().sum() > 0
+
+
+def test_content_layers_add_each_activation_term_with_the_sequence_weighing_alike(data_root, tmp_path):
+    cfg, model = tiny_stage("joint_image", data_root, tmp_path,
+                            **{"train.tasks": "[sr,content]", "train.content_layers": "[cnn.relu1,cnn.relu3]"})
+    tasks, batch = StageTasks(cfg, model), batch_of()
+    _, losses = tasks.forward_losses(model, batch, torch.device("cpu"), None, False)
+    # by hand: run the CRNN's CNN module by module, keeping the two activations and the final sequence
+    rec = model["recognizer"].net
+    with torch.no_grad():
+        def activations(images):
+            kept, x = {}, rec.preprocess(images)
+            for name, module in rec.cnn.named_children():
+                x = module(x)
+                if name in ("relu1", "relu3"):
+                    kept[name] = x.clone()
+            return kept, x.squeeze(2).permute(2, 0, 1)
+        hr_kept, hr_seq = activations(batch["hr"])
+        sr_kept, sr_seq = activations(model(batch["lr"])["sr"])
+    relative = lambda a, b: ((a - b) ** 2).sum() / (b ** 2).sum()
+    expected = (relative(sr_seq, hr_seq) + relative(sr_kept["relu1"], hr_kept["relu1"])
+                + relative(sr_kept["relu3"], hr_kept["relu3"])) / 3
+    assert losses["content"].item() == pytest.approx(expected.item(), rel=1e-4)
+    assert relative(sr_kept["relu1"], hr_kept["relu1"]) != pytest.approx(relative(sr_seq, hr_seq).item(), rel=1e-2)
+    losses["content"].backward()
+    assert model["head"].net.conv_out.weight.grad.abs().sum() > 0
+    assert not rec.cnn.relu1._forward_hooks                # the taps are gone after the loss
+
+
+def test_content_layers_must_name_modules_of_the_recognizer(data_root, tmp_path):
+    cfg, model = tiny_stage("joint_image", data_root, tmp_path,
+                            **{"train.tasks": "[sr,content]", "train.content_layers": "[cnn.relu1,cnn.relu99]"})
+    with pytest.raises(ConfigError, match=r"'train.content_layers' names \['cnn.relu99'\], not modules of the "
+                                          r"recognizer CRNN; its activations: \['cnn.relu0', 'cnn.relu1'"):
+        StageTasks(cfg, model)
 
 
 def test_text_prior_tasks_need_an_sr_image_and_a_recognizer(data_root, tmp_path):

@@ -7,7 +7,8 @@ combined. All from the config: `train.tasks`, `train.weighting`, `model.parts` /
            of the HR image, i.e. what the BiLSTMs already know how to read. It gives the adapter a dense target
            from the first step, where CTC alone needs many steps to leave its initial plateau.
     distill  the recognizer's logits of the SR image vs its logits of the HR image (KL, tsr.losses.distill)
-    content  the recognizer's CNN sequence of the SR image vs that of the HR image (tsr.losses.content)
+    content  the recognizer's CNN sequence of the SR image vs that of the HR image, and of the activations
+           `train.content_layers` names (tsr.losses.content)
            Both read the SR *image* with the model's recognizer (at image and at feature level) and train the SR
            network towards what HR looks like to that recognizer, not towards the label.
 
@@ -31,7 +32,7 @@ from tsr.config import ConfigError
 from tsr.data.blur import blurred
 from tsr.engine import fast_path
 from tsr.losses import CTCTaskLoss, SRLoss, build_weighting
-from tsr.losses.content import ContentLoss
+from tsr.losses.content import ContentLoss, check_layers, layer_outputs
 from tsr.losses.distill import DistillationLoss
 from tsr.metrics.protocol import STANDARD, bicubic_upscale
 from tsr.models.parts import upstream
@@ -79,6 +80,9 @@ class StageTasks:
         self.content_loss = ContentLoss() if "content" in self.tasks else None
         self.reads_hr = bool({"align", "distill", "content"} & set(self.tasks))
         self.recognizer = model["recognizer"].net if self.reads_hr else None
+        self.content_layers = tuple(train["content_layers"]) if self.content_loss is not None else ()
+        if self.content_layers:
+            check_layers(self.recognizer, self.content_layers)
         self.image_level = "adapter" not in parts
         # learned weights are a model part (trained, synchronised, saved); fixed ones are built here
         self.weighting = (model["weighting"].net if "weighting" in model
@@ -109,15 +113,19 @@ class StageTasks:
             losses["rec"] = self.ctc_loss(outputs["logits"], self.words(batch))
         if self.recognizer is None:
             return losses
-        with torch.no_grad():             # what the recognizer makes of HR: the target of align, content, distill
+        # what the recognizer makes of HR: the target of align, content, distill
+        with torch.no_grad(), layer_outputs(self.recognizer, self.content_layers) as hr_layers:
             hr_sequence = self.recognizer.encode(hr)
             hr_logits = self.recognizer.decode_sequence(hr_sequence) if self.distill_loss is not None else None
         if "align" in self.tasks:
             losses["align"] = F.mse_loss(outputs["sequence"].float(), hr_sequence.float())
         if self.content_loss is not None or self.distill_loss is not None:
-            sr_sequence = self.recognizer.encode(outputs["sr"])
+            with layer_outputs(self.recognizer, self.content_layers) as sr_layers:
+                sr_sequence = self.recognizer.encode(outputs["sr"])
             if self.content_loss is not None:
-                losses["content"] = self.content_loss(sr_sequence, hr_sequence)
+                # the final sequence and each train.content_layers activation weigh alike
+                terms = [self.content_loss(sr_layers[n], hr_layers[n]) for n in self.content_layers]
+                losses["content"] = torch.stack([self.content_loss(sr_sequence, hr_sequence), *terms]).mean()
             if self.distill_loss is not None:
                 # at image level the forward already read the SR image; at feature level its logits come from the
                 # adapter, so the SR image is read here

@@ -1,11 +1,49 @@
 """Text content loss: the frozen recognizer's CNN features of the SR image should match those of the HR image
 (a perceptual loss with a text recognizer as the feature network, as in TPGSR / Text Gestalt). Matching features
 of the whole HR image constrains every stroke the recognizer looks at, so it is less prone than CTC to images
-that only this recognizer reads."""
+that only this recognizer reads.
+
+`train.content_layers` adds intermediate activations of the recognizer (`layer_outputs`) to its final CNN
+sequence, each term weighing alike. Early layers see strokes and edges that any reader sees; the final sequence
+alone is what this recognizer makes of them. In the demo the CRNN's relu1 / relu3 / relu5 beside the sequence
+cost 0.04 dB instead of 0.22 and every one of four independent readers read the images better (README, "Joint
+training that pays?").
+"""
 from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
+
+from tsr.config import ConfigError
+
+
+def check_layers(recognizer: nn.Module, names: Sequence[str]) -> None:
+    """ConfigError unless every name is a submodule of `recognizer` (dotted, as named_modules gives them)."""
+    modules = dict(recognizer.named_modules())
+    missing = [n for n in names if n not in modules or not n]
+    if missing:
+        activations = [n for n, m in modules.items() if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU))]
+        raise ConfigError(f"config key 'train.content_layers' names {missing}, not modules of the recognizer "
+                          f"{type(recognizer).__name__}; its activations: {activations}")
+
+
+@contextmanager
+def layer_outputs(recognizer: nn.Module, names: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Within the block, each forward of `recognizer` stores the output of each named submodule in the yielded
+    dict (the last call's). Name activations (ReLU outputs): an output that a later in-place op changes would
+    break backward."""
+    modules = dict(recognizer.named_modules())
+    outputs: dict[str, torch.Tensor] = {}
+    hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
+             for name in names]
+    try:
+        yield outputs
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 class ContentLoss(nn.Module):
