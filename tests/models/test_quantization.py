@@ -70,6 +70,8 @@ def test_quantize_refuses_the_wrong_source_and_unquantizable_nets(fp32_ckpt, dat
         quantize_checkpoint(tsrn, "ptq", tmp_path / "x.pth")
     with pytest.raises(ConfigError, match="has no int8 layout"):
         build_model(load_config(str(REPO / "configs" / "demo" / "sr.yaml"), ["model.quantization=qat"]))
+    with pytest.raises(TsrError, match=r"--engine must be one of \['onednn', 'x86', 'fbgemm', 'qnnpack'\], got 'tpu'"):
+        quantize_checkpoint(fp32_ckpt, "ptq", tmp_path / "x.pth", engine="tpu")
     quantize_checkpoint(fp32_ckpt, "ptq", tmp_path / "int8.pth", calib_pairs=4)
     with pytest.raises(TsrError, match="int8 kernels run on CPU only; use --device cpu"):
         api.load(tmp_path / "int8.pth", device="cuda")

@@ -13,8 +13,9 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="int8 checkpoint to write")
     parser.add_argument("--calib-pairs", type=int, default=512, help="training pairs PTQ calibrates on (default 512)")
     options.add_batch_size(parser, 64, "calibration batch")
-    parser.add_argument("--engine", choices=["onednn", "x86", "fbgemm", "qnnpack"],
-                        help="int8 kernels (default: the checkpoint's model.int8_engine, onednn unless set)")
+    parser.add_argument("--engine", help="int8 kernels, one of tsr.models.quantization.ENGINES: onednn | x86 | "
+                                         "fbgemm | qnnpack (default: the checkpoint's model.int8_engine, onednn "
+                                         "unless set)")
     parser.add_argument("--data", nargs="+", help="training LMDBs to calibrate on (default: the checkpoint's "
                                                   "data.train_roots)")
 

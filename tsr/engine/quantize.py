@@ -38,6 +38,8 @@ def quantize_checkpoint(ckpt: str, mode: str, out: str, calib_pairs: int = 512, 
     in the int8 checkpoint's config."""
     if mode not in SOURCE:
         raise TsrError(f"--mode must be one of {list(SOURCE)}, got {mode!r}")
+    if engine is not None and engine not in quantization.ENGINES:
+        raise TsrError(f"--engine must be one of {list(quantization.ENGINES)}, got {engine!r}")
     checkpoint = read_checkpoint(ckpt)
     cfg = build_config(checkpoint["config"], source=f"config stored in {ckpt}")
     found = cfg["model"]["quantization"]

@@ -32,8 +32,8 @@ from tsr.models.wrapper import FullModel
 PARTS = ("sr", "head")
 MODES = ("fp32", "qat", "int8")           # the values of model.quantization
 # model.int8_engine: the kernels of the int8 modules (torch.backends.quantized.engine when they are converted or
-# loaded). onednn is the default: on this project's CPUs (AVX2, no VNNI) it ran the int8 ABPN at batch 64 in half the
-# time of channels-last fp32, where x86 (which chose fbgemm here) took 0.85x of it (README, int8).
+# loaded). onednn is the default: on this project's CPUs (AVX2, no VNNI) it ran the int8 ABPN at batch 64 in 0.62x
+# the time of channels-last fp32, where x86 (which chose fbgemm here) was no faster than fp32 (README, int8).
 ENGINES = ("onednn", "x86", "fbgemm", "qnnpack")
 
 
