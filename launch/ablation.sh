@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The adapter x weighting ablation of the joint_feature stage in one command: adapter dense / mlp / sidernn /
-# sidernn+mlp x weighting avg / uncertainty, each run evaluated from its best_acc_model.pth and its
-# best_psnr_model.pth, read (a) by each model itself through its adapter, (b) by the fixed recognizer (the
-# recognizer stage's CRNN, TextZoom's protocol) and, on the demo data, (c) by the independent reader.
+# sidernn+mlp x weighting avg / uncertainty, each run evaluated from its best_acc_model.pth (chosen in validation by
+# the fixed recognizer reading its SR images, eval.recognizer) and its best_psnr_model.pth, read (a) by each model
+# itself through its adapter, (b) by the fixed recognizer (the recognizer stage's CRNN, TextZoom's protocol) and,
+# on the demo data, (c) by the independent reader.
 # Finished runs are reused (tsr train --reuse); an interrupted one resumes.
 #   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
 #       stages (launch/demo_base.sh, joint_image, joint_feature; reused when done), the control sr_more and the
@@ -27,6 +28,8 @@ if [ "$configs" = configs/demo ]; then
   judges=(--recognizer "crnn:$recognizer" --recognizer "convctc:$runs/reader/best_acc_model.pth")
   test_root=$data/test
   limit=${ABLATION_LIMIT:-100}
+  # the grid's 100-step runs validate at step 50 too, so best_acc and best_psnr can be different checkpoints
+  grid_overrides=(train.val_every=50)
   # the demo's rows beside the grid, on the same pairs: sr, its joint stages (reused from a demo run), and the
   # control sr_more (sr trained on for the joint stages' steps with the SR loss alone: a joint stage pays only
   # if it beats this row too)
@@ -76,9 +79,13 @@ else
   recognizer=${RECOGNIZER:-$runs/recognizer/best_acc_model.pth}
   judges=(--recognizer "$recognizer")
   limit=${ABLATION_LIMIT:-}
+  grid_overrides=()
   demo_rows=()
 fi
 subset=(${limit:+--limit "$limit"})
+# best_acc_model.pth is chosen by the fixed recognizer reading each run's SR images (eval.recognizer), the same
+# reader for every run; a new adapter's own reading is near 0 for many steps and would choose at random
+grid_overrides+=("eval.recognizer=${judges[1]}")
 
 ckpts=()
 for adapter in dense mlp sidernn sidernn+mlp; do
@@ -88,7 +95,7 @@ for adapter in dense mlp sidernn sidernn+mlp; do
     # uncertainty learns every task's weight, so the config's fixed task_weights are dropped with it
     weights=(); [ "$weighting" = uncertainty ] && weights=("train.task_weights={}")
     train --config "$configs/joint_feature.yaml" "model.adapter.type=$adapter" "train.weighting=$weighting" \
-      "${weights[@]}" "run.name=$name"
+      "${weights[@]}" "${grid_overrides[@]}" "run.name=$name"
     for best in acc psnr; do
       ckpts+=("$runs/$name/best_${best}_model.pth:$adapter, $weighting (best $best)")
     done

@@ -58,7 +58,7 @@ def test_a_run_writes_train_log_progress_lines_and_summary_provenance(tmp_path, 
     assert "step 3/3 (100%)  elapsed " in err and " images/s" in err and "loss " in err and "(sr " in err
     log = (out / "b" / "train.log").read_text()
     for expected in ("command: ", "missing (left as initialised): recognizer.net.*", "step 1/3 (33%)",
-                     "validation at step 3:", "| model   |", "A-SSIM", "done: 3 steps"):
+                     "validation at step 3 (read by the model's own recognizer):", "| model   |", "A-SSIM", "done: 3 steps"):
         assert expected in log, expected
     assert log.splitlines()[0][:4].isdigit()  # timestamped
     records = read_log(out / "b" / "log.jsonl")

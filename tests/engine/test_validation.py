@@ -71,3 +71,28 @@ def test_an_sr_model_is_read_by_the_judge_of_eval_recognizer(test_root, tmp_path
     assert score["acc"] == pytest.approx(weighted(results, "model", "acc"), abs=1e-12)
     val.run(model)
     assert val._judge is judge                                   # loaded once, not at every validation
+
+
+def test_eval_recognizer_reads_a_joint_model_instead_of_its_own_reading(test_root, tmp_path):
+    """A feature-level model reads its SR features through its adapter; with eval.recognizer set the fixed judge
+    reads its SR images instead, so best_acc_model.pth is chosen by the same reader for every stage."""
+    joint = ["model.parts=[sr,head,recognizer,adapter]", "model.adapter.type=dense", "model.adapter.hidden=8",
+             "model.recognizer.trainable=sequence", "train.tasks=[sr,rec]"]
+    val, model, _ = validator(test_root, *joint)
+    own, _, _ = val.run(model)
+    assert val._judge is None and val.reader(model) == "read by the model's own recognizer"
+    _, reader_model, reader_cfg = validator(test_root, "model.parts=[recognizer]", "train.tasks=[rec]")
+    save_checkpoint(tmp_path / "judge.pth", reader_model, reader_cfg, step=1)
+    read = []
+    val, model, _ = validator(test_root, *joint, f"eval.recognizer={tmp_path / 'judge.pth'}")
+    assert val.reader(model) == f"read by eval.recognizer={tmp_path / 'judge.pth'}"
+    judge_read = val._recognizer(model)
+    val._recognizer = lambda m: (lambda images: read.append(len(images)) or judge_read(images))
+    judged, score, _ = val.run(model)
+    assert sum(read) == 3 * (4 + 4 + 3)                       # bicubic, the SR images and HR: all by the judge
+    assert score["acc"] == pytest.approx(weighted(judged, "model", "acc"), abs=1e-12)
+    assert dict(judged)["model"]["easy"]["psnr"] == pytest.approx(dict(own)["model"]["easy"]["psnr"], abs=1e-9)
+    # a recognizer alone keeps its own reading of HR
+    val, model, _ = validator(test_root, "model.parts=[recognizer]", "train.tasks=[rec]",
+                              f"eval.recognizer={tmp_path / 'judge.pth'}")
+    assert not val._judged(model)

@@ -270,7 +270,8 @@ class _Run:
         if not self.is_main:
             return
         splits = list(self.validator.splits)
-        self.monitor.message(f"validation at step {step}:\n{render_all(results, splits)}")
+        self.monitor.message(f"validation at step {step} ({self.validator.reader(self.model)}):\n"
+                             f"{render_all(results, splits)}")
         values = {}
         for split, result in dict(results)[self.validator.scored_row(self.model)].items():
             values.update({f"val/{split}/{m}": result[m] for m in ("acc", "psnr", "ssim") if result[m] is not None})

@@ -26,16 +26,26 @@ class Validator:
         self.num_images = cfg["train"]["num_images"]
         self._judge: Optional[Judge] = None     # eval.recognizer, loaded once
 
+    def _judged(self, model) -> bool:
+        """eval.recognizer reads a model with an SR output even when the model has a recognizer of its own: the
+        fixed judge of TextZoom's protocol, the same for every stage, then picks best_acc_model.pth (a new adapter's
+        own reading says little early on). A recognizer alone is always scored by its own reading of HR."""
+        return self.cfg["eval"]["recognizer"] is not None and "sr" in model
+
+    def reader(self, model) -> str:
+        """Who reads the rows' text in validation, for the log."""
+        return (f"read by eval.recognizer={self.cfg['eval']['recognizer']}" if self._judged(unwrap(model))
+                else "read by the model's own recognizer" if "recognizer" in unwrap(model) else "nobody reads the text")
+
     def _recognizer(self, model):
-        """The model's own recognizer, else the judge of eval.recognizer (e.g. a CRNN or ASTER judging the sr stage)."""
+        """The judge of eval.recognizer (see _judged), else the model's own recognizer, else None (nobody reads)."""
+        if self._judged(model):
+            if self._judge is None:   # KIND:PATH (crnn / aster / moran) or a checkpoint with a recognizer
+                self._judge = load_judge(self.cfg["eval"]["recognizer"], device=self.device)
+            return self._judge.read
         if "recognizer" in model:
             return lambda images: inference.recognize(model, images, self.cfg)
-        path = self.cfg["eval"]["recognizer"]
-        if path is None:
-            return None
-        if self._judge is None:   # KIND:PATH (crnn / aster / moran) or a checkpoint with a recognizer
-            self._judge = load_judge(path, device=self.device)
-        return self._judge.read
+        return None
 
     @staticmethod
     def scored_row(model) -> str:
@@ -47,7 +57,7 @@ class Validator:
         """-> (evaluator rows, {"acc": A-ACC, "psnr": A-PSNR, "ssim": A-SSIM} of the model (HR row's ACC for a recognizer
         alone; None where not measured), {split: picture grid} (rank 0's first samples))."""
         model = unwrap(model)
-        rows = evaluation_rows([(MODEL_ROW, model, self.cfg)], own_text=True)
+        rows = evaluation_rows([(MODEL_ROW, model, self.cfg)], own_text=not self._judged(model))
         keeper = SampleKeeper(self.num_images if dist.is_main() else 0, titles={MODEL_ROW: "SR"})
         results = evaluate(rows, self.splits, recognizer=self._recognizer(model),
                            batch_size=self.cfg["eval"]["batch_size"], num_workers=self.cfg["data"]["num_workers"],
