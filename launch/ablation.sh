@@ -9,7 +9,8 @@
 #       stages (launch/demo_base.sh, joint_image, joint_feature; reused when done), the control sr_more and the
 #       joint_image methods (variants of configs/demo/joint_image.yaml), evaluated on the whole test set by the
 #       judges (methods/); the judges' table of the grid shows the demo's rows above its own; and a panel of four
-#       independent readers (configs/demo/panel/: seeds, training images) reads the demo's rows (panel/).
+#       independent readers (configs/demo/panel/: seeds, training images) reads the demo's rows (panel/); an
+#       adapter stage (configs/demo/adapter.yaml) and the demo's joint_feature stage from it (its own reading: adapted/).
 #   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, launch/torchrun.sh); needs the
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
 #       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
@@ -39,8 +40,20 @@ if [ "$configs" = configs/demo ]; then
     stamp "the demo's stage $stage"
     train --config "configs/demo/$stage.yaml" "train.init=$runs/sr+recognizer.pth"
   done
+  # joint_feature's own reading needs an adapter that already reads (the demo's 100-step stage holds too few steps
+  # for a new one): an adapter stage with the SR network frozen (configs/demo/adapter.yaml), then the demo's
+  # joint_feature stage from it; both joint_feature models read their own features on the whole test set (adapted/)
+  stamp "adapter stage: SR frozen, a new sidernn adapter + the CRNN's BiLSTMs learn to read the SR features"
+  train --config configs/demo/adapter.yaml "train.init=$runs/sr+recognizer.pth"
+  stamp "the demo's joint_feature stage, starting from the adapter stage"
+  train --config configs/demo/joint_feature.yaml "train.init=$runs/adapter/last.pth" run.name=joint_feature-adapted
+  adapted="$runs/joint_feature-adapted/last.pth:joint_feature after the adapter stage"
+  stamp "evaluating on the whole test set: the joint_feature models read their own features (through their adapters)"
+  evaluate --data "$test_root" --out "$results/adapted" \
+    --ckpt "$runs/joint_feature/last.pth:joint_feature (demo)" "$runs/adapter/last.pth:adapter stage" "$adapted"
   demo_rows=("$runs/sr/best_psnr_model.pth:sr (demo)" "$runs/sr_more/last.pth:sr_more (control)"
-             "$runs/joint_image/last.pth:joint_image (demo)" "$runs/joint_feature/last.pth:joint_feature (demo)")
+             "$runs/joint_image/last.pth:joint_image (demo)" "$runs/joint_feature/last.pth:joint_feature (demo)"
+             "$adapted")
   # the methods tried for joint_image, each a variant of configs/demo/joint_image.yaml (README, "Joint training
   # that pays?"), evaluated with the demo's rows on the whole test set
   method_rows=()
@@ -116,6 +129,8 @@ evaluate --data "$test_root" --out "$results/judges" "${subset[@]}" --ckpt "${de
     cat "$results/methods/results.md"; echo
     echo "## the demo's rows, whole test set, read by a panel of independent readers (configs/demo/panel/)"; echo
     cat "$results/panel/results.md"; echo
+    echo "## joint_feature's own reading after an adapter stage (configs/demo/adapter.yaml), whole test set"; echo
+    cat "$results/adapted/results.md"; echo
   fi; } > "$combined.tmp"
 mv "$combined.tmp" "$combined"
 stamp "done; combined tables in $combined"
