@@ -25,8 +25,8 @@ configs=${CONFIGS:-configs/demo}
 results=${ABLATION_OUT:-eval/results/ablation}   # not $out: demo_base.sh sets that to the demo's folder
 if [ "$configs" = configs/demo ]; then
   source "$(dirname "${BASH_SOURCE[0]}")/demo_base.sh"
-  recognizer=$runs/recognizer/best_acc_model.pth
-  judges=(--recognizer "crnn:$recognizer" --recognizer "convctc:$runs/reader/best_acc_model.pth")
+  recognizer=crnn:$runs/recognizer/best_acc_model.pth   # the fixed recognizer, KIND:PATH
+  judges=(--recognizer "$recognizer" --recognizer "convctc:$runs/reader/best_acc_model.pth")
   test_root=$data/test
   limit=${ABLATION_LIMIT:-100}
   # the grid's 100-step runs validate at step 50 too, so best_acc and best_psnr can be different checkpoints
@@ -98,7 +98,7 @@ fi
 subset=(${limit:+--limit "$limit"})
 # best_acc_model.pth is chosen by the fixed recognizer reading each run's SR images (eval.recognizer), the same
 # reader for every run; a new adapter's own reading is near 0 for many steps and would choose at random
-grid_overrides+=("eval.recognizer=${judges[1]}")
+grid_overrides+=("eval.recognizer=$recognizer")
 
 ckpts=()
 for adapter in dense mlp sidernn sidernn+mlp; do

@@ -34,8 +34,10 @@ class Validator:
 
     def reader(self, model) -> str:
         """Who reads the rows' text in validation, for the log."""
-        return (f"read by eval.recognizer={self.cfg['eval']['recognizer']}" if self._judged(unwrap(model))
-                else "read by the model's own recognizer" if "recognizer" in unwrap(model) else "nobody reads the text")
+        model = unwrap(model)
+        if self._judged(model):
+            return f"read by eval.recognizer={self.cfg['eval']['recognizer']}"
+        return "read by the model's own recognizer" if "recognizer" in model else "nobody reads the text"
 
     def _recognizer(self, model):
         """The judge of eval.recognizer (see _judged), else the model's own recognizer, else None (nobody reads)."""
