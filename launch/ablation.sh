@@ -10,7 +10,8 @@
 #       joint_image methods (variants of configs/demo/joint_image.yaml), evaluated on the whole test set by the
 #       judges (methods/); the judges' table of the grid shows the demo's rows above its own; and a panel of four
 #       independent readers (configs/demo/panel/: seeds, training images) reads the demo's rows (panel/); an
-#       adapter stage (configs/demo/adapter.yaml) and the demo's joint_feature stage from it (its own reading: adapted/).
+#       adapter stage (configs/demo/adapter.yaml) and the demo's joint_feature stage from it for 300 steps
+#       (configs/demo/joint_feature_adapted.yaml; its own reading: adapted/).
 #   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, launch/torchrun.sh); needs the
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
 #       and RECOGNIZER=the fixed recognizer as KIND:PATH or PATH, see tsr/judges.py (default
@@ -42,12 +43,13 @@ if [ "$configs" = configs/demo ]; then
   done
   # joint_feature's own reading needs an adapter that already reads (the demo's 100-step stage holds too few steps
   # for a new one): an adapter stage with the SR network frozen (configs/demo/adapter.yaml), then the demo's
-  # joint_feature stage from it; both joint_feature models read their own features on the whole test set (adapted/)
+  # joint_feature stage from it for 300 steps (configs/demo/joint_feature_adapted.yaml); both joint_feature models
+  # read their own features on the whole test set (adapted/), and the judges and the panel read its images
   stamp "adapter stage: SR frozen, a new sidernn adapter + the CRNN's BiLSTMs learn to read the SR features"
   train --config configs/demo/adapter.yaml "train.init=$runs/sr+recognizer.pth"
-  stamp "the demo's joint_feature stage, starting from the adapter stage"
-  train --config configs/demo/joint_feature.yaml "train.init=$runs/adapter/last.pth" run.name=joint_feature-adapted
-  adapted="$runs/joint_feature-adapted/last.pth:joint_feature after the adapter stage"
+  stamp "the demo's joint_feature stage for 300 steps, starting from the adapter stage"
+  train --config configs/demo/joint_feature_adapted.yaml "train.init=$runs/adapter/last.pth"
+  adapted="$runs/joint_feature-adapted/last.pth:joint_feature, 300 steps after the adapter stage"
   stamp "evaluating on the whole test set: the joint_feature models read their own features (through their adapters)"
   evaluate --data "$test_root" --out "$results/adapted" \
     --ckpt "$runs/joint_feature/last.pth:joint_feature (demo)" "$runs/adapter/last.pth:adapter stage" "$adapted"
