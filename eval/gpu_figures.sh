@@ -12,7 +12,7 @@
 # 5. the sr stage (configs/sr.yaml) under torchrun on one device, STAGE_STEPS (150) steps of 1024 in fp32 (the
 #    configs' train.amp) and in bf16 autocast: its loss every 10 steps and speed, sr_amp_{off,bf16}.log
 # FONTS=DIR: a folder of .ttf fonts for the synthesis where the system has none (a bare GPU image).
-# Results land in eval/results/gpu/ (bench.md|json, profile.md, scaling.md|json).
+# Results land in eval/results/gpu/ (bench.md|json, profile.md, scaling.md|json, sr_amp_{off,bf16}.log, runs/).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${TSR_PY:-python3}
@@ -40,10 +40,13 @@ else
   echo "one GPU: no scaling figure (eval/bench_scaling.py needs 2 or more)"
 fi
 for amp in off bf16; do
+  rm -rf "$OUT/runs/sr_amp_$amp"   # a fresh run each time: tsr train refuses a folder that holds one
+  # a run that fails (bf16 is the one expected to: a non-finite loss stops it) is reported, not the end of the script
   "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 -m tsr.train --config configs/sr.yaml \
     train.steps="${STAGE_STEPS:-150}" train.batch_size="${STAGE_BATCH:-1024}" train.val_every=0 train.log_every=10 \
     train.amp=$amp train.device="$DEVICE" "data.train_roots=[$DATA/train]" data.test_root="$DATA/test" \
-    run.out_root="$OUT/runs" run.name=sr_amp_$amp > "$OUT/sr_amp_$amp.log" 2>&1
-  echo "sr stage, train.amp=$amp:"; grep -E '^step|^done' "$OUT/sr_amp_$amp.log"
+    run.out_root="$OUT/runs" run.name=sr_amp_$amp > "$OUT/sr_amp_$amp.log" 2>&1 ||
+    echo "sr stage, train.amp=$amp: the run failed, see $OUT/sr_amp_$amp.log"
+  echo "sr stage, train.amp=$amp:"; grep -E '^step|^done' "$OUT/sr_amp_$amp.log" || true
 done
 echo "figures in $OUT"
