@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: set-up (see setup.sh), then the whole test suite on CPU. Extra arguments go to pytest.
+# The test command: set-up (see setup.sh), then the whole test suite on CPU, one pytest-xdist worker per core
+# (-n auto; every test keeps to its own tmp_path and free ports). Extra arguments go to pytest (-n 0: serial).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$TSR_ROOT"
-exec "$TSR_PY" -m pytest tests "$@"
+exec "$TSR_PY" -m pytest -n auto tests "$@"
