@@ -6,11 +6,11 @@
 # on the demo data, (c) by the independent reader.
 # Finished runs are reused (tsr train --reuse); an interrupted one resumes.
 #   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
-#       stages (launch/demo_base.sh, joint_image, joint_feature; reused when done), the control sr_more and the
+#       stages (launch/demo_base.sh, joint_image, joint_feature_cnn; reused when done), the control sr_more and the
 #       joint_image methods (variants of configs/demo/joint_image.yaml), evaluated on the whole test set by the
 #       judges (methods/); the judges' table of the grid shows the demo's rows above its own; and a panel of four
 #       independent readers (configs/demo/panel/: seeds, training images) reads the demo's rows (panel/); an
-#       adapter stage (configs/demo/adapter.yaml) and the demo's joint_feature stage from it for 300 steps
+#       adapter stage (configs/demo/adapter.yaml, sidernn) and configs/demo/joint_feature.yaml from it for 300 steps
 #       (configs/demo/joint_feature_adapted.yaml; its own reading: adapted/).
 #   CONFIGS=configs: the full configs under torchrun, one process per GPU (NPROC, launch/torchrun.sh); needs the
 #       merged checkpoint of configs/joint_feature.yaml's train.init (checkpoints/sr+recognizer.pth, see README)
@@ -37,24 +37,25 @@ if [ "$configs" = configs/demo ]; then
   # if it beats this row too)
   stamp "control sr_more: the sr stage trained on for the joint stages' steps, SR loss only"
   train --config configs/demo/sr_more.yaml "train.init=$runs/sr/best_psnr_model.pth"
-  for stage in joint_image joint_feature; do
+  for stage in joint_image joint_feature_cnn; do
     stamp "the demo's stage $stage"
     train --config "configs/demo/$stage.yaml" "train.init=$runs/sr+recognizer.pth"
   done
-  # joint_feature's own reading needs an adapter that already reads (the demo's 100-step stage holds too few steps
-  # for a new one): an adapter stage with the SR network frozen (configs/demo/adapter.yaml), then the demo's
-  # joint_feature stage from it for 300 steps (configs/demo/joint_feature_adapted.yaml); both joint_feature models
-  # read their own features on the whole test set (adapted/), and the judges and the panel read its images
+  # a sidernn adapter reads its own features only after an adapter stage (a 100-step stage holds too few steps for
+  # a new sequence adapter; the demo's joint_feature uses the cnn adapter instead): an adapter stage with the SR
+  # network frozen (configs/demo/adapter.yaml), then configs/demo/joint_feature.yaml from it for 300 steps
+  # (configs/demo/joint_feature_adapted.yaml); the joint_feature models read their own features on the whole test
+  # set (adapted/), and the judges and the panel read its images
   stamp "adapter stage: SR frozen, a new sidernn adapter + the CRNN's BiLSTMs learn to read the SR features"
   train --config configs/demo/adapter.yaml "train.init=$runs/sr+recognizer.pth"
-  stamp "the demo's joint_feature stage for 300 steps, starting from the adapter stage"
+  stamp "joint_feature (sidernn) for 300 steps, starting from the adapter stage"
   train --config configs/demo/joint_feature_adapted.yaml "train.init=$runs/adapter/last.pth"
   adapted="$runs/joint_feature-adapted/last.pth:joint_feature, 300 steps after the adapter stage"
   stamp "evaluating on the whole test set: the joint_feature models read their own features (through their adapters)"
   evaluate --data "$test_root" --out "$results/adapted" \
-    --ckpt "$runs/joint_feature/last.pth:joint_feature (demo)" "$runs/adapter/last.pth:adapter stage" "$adapted"
+    --ckpt "$runs/joint_feature_cnn/last.pth:joint_feature (demo)" "$runs/adapter/last.pth:adapter stage" "$adapted"
   demo_rows=("$runs/sr/best_psnr_model.pth:sr (demo)" "$runs/sr_more/last.pth:sr_more (control)"
-             "$runs/joint_image/last.pth:joint_image (demo)" "$runs/joint_feature/last.pth:joint_feature (demo)"
+             "$runs/joint_image/last.pth:joint_image (demo)" "$runs/joint_feature_cnn/last.pth:joint_feature (demo)"
              "$adapted")
   # the methods tried for joint_image, each a variant of configs/demo/joint_image.yaml (README, "Joint training
   # that pays?"), evaluated with the demo's rows on the whole test set

@@ -31,6 +31,14 @@ def test_base_chain_and_overrides_in_order(tmp_path):
     assert cfg["eval"]["batch_size"] == 16
 
 
+def test_an_empty_mapping_in_a_child_config_empties_its_bases(tmp_path):
+    write(tmp_path / "base.yaml", {"train": {"task_start": {"rec": 30}, "task_weights": {"content": 0.15}}})
+    write(tmp_path / "child.yaml", "_base_: base.yaml\ntrain:\n  task_start: {}\n  task_weights: {align: 10.0}\n")
+    train = load_config(tmp_path / "child.yaml")["train"]
+    assert train["task_start"] == {}                                       # cleared
+    assert train["task_weights"] == {"content": 0.15, "align": 10.0}      # a non-empty mapping still merges
+
+
 def test_override_values_are_parsed_with_yaml():
     assert parse_override("a.b=1e-4") == ("a.b", 1e-4)
     assert parse_override("a.b=3") == ("a.b", 3)

@@ -142,8 +142,10 @@ def _read_with_bases(path: Path, chain: tuple) -> dict:
 
 
 def _deep_update(dst: dict, src: dict) -> None:
+    """src's mappings merge into dst's key by key; an empty mapping in src empties dst's (`task_start: {}` in a
+    child config clears its base's)."""
     for key, value in src.items():
-        if isinstance(value, dict) and isinstance(dst.get(key), dict) and dst[key]:
+        if isinstance(value, dict) and value and isinstance(dst.get(key), dict) and dst[key]:
             _deep_update(dst[key], value)
         else:
             dst[key] = copy.deepcopy(value)

@@ -158,3 +158,22 @@ def test_feature_grad_start_keeps_adapter_losses_off_the_sr_network_until_its_st
     cfg, model = tiny_stage("joint_feature", data_root, tmp_path, **{"train.feature_grad_start": -1})
     with pytest.raises(ConfigError, match="'train.feature_grad_start' is -1"):
         StageTasks(cfg, model)
+
+
+def test_align_of_the_cnn_adapter_compares_its_map_with_the_recognizers_first_pooled_map_of_hr(data_root, tmp_path):
+    cfg, model = tiny_stage("joint_feature", data_root, tmp_path,
+                            **{"model.adapter.type": "cnn", "train.task_weights": "{}", "train.tasks": "[sr,rec,align]"})
+    model.eval()
+    tasks, batch = StageTasks(cfg, model), batch_of()
+    assert tasks.align_map == "cnn.pooling0"
+    _, losses = tasks.forward_losses(model, batch, torch.device("cpu"), None, False, step=0)
+    crnn, adapter = model["recognizer"].net, model["adapter"].net
+    with torch.no_grad():
+        made = adapter.maps(model["sr"](batch["lr"]))
+        target = crnn.cnn.pooling0(crnn.cnn.relu0(crnn.cnn.conv0(crnn.preprocess(batch["hr"]))))
+    assert made.shape == target.shape
+    # squared error relative to the target's energy (tsr.losses.content), by hand
+    expected = ((made - target) ** 2).sum() / (target ** 2).sum()
+    assert losses["align"].item() == pytest.approx(expected.item(), rel=1e-5)
+    losses["align"].backward()                                    # align trains the adapter's convs
+    assert model["adapter"].net.maps[0].weight.grad.abs().sum() > 0

@@ -1,9 +1,11 @@
 """Feature-level adapters: SR features [B, 64, 16, 64] -> CRNN sequence [26, B, 512] for every kind, gradients,
-the resampling of 64 columns to 26 steps, and errors."""
+the resampling of 64 columns to 26 steps, the cnn adapter feeding the CRNN's own CNN, and errors."""
 import pytest
 import torch
 
-from tsr.models.adapters import ADAPTER_KINDS, build_adapter
+from tsr.config import ConfigError, load_config
+from tsr.models.adapters import ADAPTER_KINDS, CNN_ADAPTER_LAYER, SEQUENCE_NETS, CNNAdapter, build_adapter
+from tsr.models.build import build_model
 from tsr.models.crnn import CRNN
 
 # By hand, in=64*16=1024, hidden=256, out=512. LSTM per direction: 4*256*(1024+256) + 2*4*256 = 1,312,768.
@@ -22,10 +24,10 @@ def recognizer():
 
 
 def test_kinds_are_the_config_choices():
-    assert ADAPTER_KINDS == ("dense", "mlp", "sidernn", "sidernn+mlp")
+    assert ADAPTER_KINDS == ("dense", "mlp", "sidernn", "sidernn+mlp", "cnn")
 
 
-@pytest.mark.parametrize("kind", ADAPTER_KINDS)
+@pytest.mark.parametrize("kind", SEQUENCE_NETS)
 def test_adapter_shape_gradients_and_decode(kind, recognizer):
     torch.manual_seed(1)
     adapter = build_adapter(kind)
@@ -65,3 +67,40 @@ def test_other_sizes_and_wrong_features():
 def test_unknown_kind_names_the_valid_kinds():
     with pytest.raises(ValueError, match=r"one of \['dense', 'mlp', 'sidernn', 'sidernn\+mlp'\], got 'lstm'"):
         build_adapter("lstm")
+
+
+def test_crnn_encode_after_a_layer_continues_encode(recognizer):
+    """encode_after(layer, the activation of layer) is encode: the cnn adapter's output is read as an image's."""
+    images = torch.rand(2, 3, 32, 128)
+    assert recognizer.map_shape(CNN_ADAPTER_LAYER) == (64, 16, 50)     # conv0's 64 channels, 32x100 halved
+    grey = recognizer.preprocess(images)
+    first = recognizer.cnn.pooling0(recognizer.cnn.relu0(recognizer.cnn.conv0(grey)))
+    torch.testing.assert_close(recognizer.encode_after("pooling0", first), recognizer.encode(images))
+    with pytest.raises(ValueError, match=r"CRNN has no CNN module 'pool0'; its modules: \['conv0', 'relu0', 'pooling0'"):
+        recognizer.map_shape("pool0")
+
+
+def test_cnn_adapter_makes_the_first_pooled_map_and_the_crnn_reads_on(recognizer):
+    torch.manual_seed(1)
+    adapter = CNNAdapter(in_channels=8, hidden=4, map_shape=recognizer.map_shape(CNN_ADAPTER_LAYER), layer="pooling0")
+    # two 3x3 convs by hand: 8*4*9 + 4, 4*64*9 + 64
+    assert sum(p.numel() for p in adapter.parameters()) == (8 * 4 * 9 + 4) + (4 * 64 * 9 + 64)
+    features = torch.randn(2, 8, 16, 64, requires_grad=True)
+    assert adapter.maps(features).shape == (2, 64, 16, 50)          # resized 64 -> 50 columns
+    sequence = adapter(features, recognizer)
+    assert sequence.shape == (26, 2, 512)
+    torch.testing.assert_close(sequence, recognizer.encode_after("pooling0", adapter.maps(features)))
+    recognizer.decode_sequence(sequence).log_softmax(2)[:, :, 3].sum().backward()
+    assert all(p.grad.abs().sum() > 0 for p in adapter.parameters())
+    assert (features.grad.abs().sum(dim=(0, 1, 2)) > 0).all()
+
+
+def test_cnn_adapter_needs_a_recognizer_with_a_cnn_to_feed():
+    base = ["model.parts=[sr,head,recognizer,adapter]", "model.adapter.type=cnn", "model.sr.channels=8",
+            "model.sr.blocks=1", "model.recognizer.hidden=8", "model.recognizer.cnn_channels=[4,4,4,4,4,4,8]"]
+    model = build_model(load_config(None, base))
+    assert model["adapter"].net.map_shape == (4, 16, 50)
+    assert model.eval()(torch.rand(1, 4, 16, 64))["logits"].shape == (26, 1, 37)
+    with pytest.raises(ConfigError, match="'model.adapter.type' is 'cnn', which feeds the recognizer's own CNN, but "
+                                          "model.recognizer.type 'convctc' has none to feed; use crnn"):
+        build_model(load_config(None, [*base, "model.recognizer.type=convctc", "model.recognizer.cnn_channels=[4,4,4,8]"]))

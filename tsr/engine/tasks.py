@@ -5,7 +5,9 @@ combined. All from the config: `train.tasks`, `train.weighting`, `model.parts` /
     rec    CTC between the recognizer's logits and the word
     align  feature level: MSE between the adapter's sequence and the sequence the recognizer's (frozen) CNN makes
            of the HR image, i.e. what the BiLSTMs already know how to read. It gives the adapter a dense target
-           from the first step, where CTC alone needs many steps to leave its initial plateau.
+           from the first step, where CTC alone needs many steps to leave its initial plateau. The cnn adapter's
+           target is the map it stands for, the recognizer's `cnn.<layer>` activation of the HR image (squared
+           error relative to that map's energy, as tsr.losses.content: those activations are small).
     distill  the recognizer's logits of the SR image vs its logits of the HR image (KL, tsr.losses.distill)
     content  the recognizer's CNN sequence of the SR image vs that of the HR image, and of the activations
            `train.content_layers` names (tsr.losses.content)
@@ -21,6 +23,7 @@ network through its features; before it (or always, with null) the adapter reads
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Optional
 
 import torch
@@ -84,6 +87,10 @@ class StageTasks:
         if self.content_layers:
             check_layers(self.recognizer, self.content_layers)
         self.image_level = "adapter" not in parts
+        # align's pair: the adapter's output and the recognizer activation of HR it stands for; the final
+        # sequence (sequence adapters), or for the cnn adapter its map and the recognizer's `cnn.<layer>`
+        layer = getattr(model["adapter"].net, "layer", None) if "adapter" in parts else None
+        self.align_map = f"cnn.{layer}" if "align" in self.tasks and layer else None
         # learned weights are a model part (trained, synchronised, saved); fixed ones are built here
         self.weighting = (model["weighting"].net if "weighting" in model
                           else build_weighting(train["weighting"], self.tasks, train["task_weights"]))
@@ -114,10 +121,13 @@ class StageTasks:
         if self.recognizer is None:
             return losses
         # what the recognizer makes of HR: the target of align, content, distill
-        with torch.no_grad(), layer_outputs(self.recognizer, self.content_layers) as hr_layers:
+        hooked = self.content_layers + ((self.align_map,) if self.align_map else ())
+        with torch.no_grad(), layer_outputs(self.recognizer, hooked) as hr_layers:
             hr_sequence = self.recognizer.encode(hr)
             hr_logits = self.recognizer.decode_sequence(hr_sequence) if self.distill_loss is not None else None
-        if "align" in self.tasks:
+        if self.align_map:
+            losses["align"] = ContentLoss()(outputs["adapter_map"], hr_layers[self.align_map])
+        elif "align" in self.tasks:
             losses["align"] = F.mse_loss(outputs["sequence"].float(), hr_sequence.float())
         if self.content_loss is not None or self.distill_loss is not None:
             with layer_outputs(self.recognizer, self.content_layers) as sr_layers:
@@ -151,8 +161,12 @@ class StageTasks:
         if "adapter" in unwrap(model):
             start = self.feature_grad_start
             unwrap(model).detach_adapter_input = start is None or (step is not None and step < start)
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+        # the cnn adapter's map, which align reads, is caught on its way through the forward
+        maps = layer_outputs(unwrap(model)["adapter"].net, ["maps"]) if self.align_map else nullcontext({})
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None), maps as adapter_layers:
             outputs = model(inputs)
+        if self.align_map:
+            outputs = {**outputs, "adapter_map": adapter_layers["maps"]}
         losses = self.losses(outputs, batch, device)
         return self.combine(losses, step), losses
 
@@ -195,5 +209,6 @@ def _check_reached(model: FullModel, tasks: tuple[str, ...]) -> None:
         unused_cnn = [n for n, p in model["recognizer"].net.named_parameters() if p.requires_grad and n.startswith("cnn.")]
         if unused_cnn:
             raise ConfigError(f"model.recognizer.trainable is '{model['recognizer'].trainable}', but in a feature-level "
-                              "model the recognizer's CNN is replaced by the adapter and never runs; use "
+                              "model the recognizer's CNN is replaced by the adapter and never runs (with the cnn "
+                              "adapter: its first layer), so it gets no gradient; use "
                               "model.recognizer.trainable=sequence, head_only or none")

@@ -75,8 +75,9 @@ RECOGNIZERS.register("aster", lambda **crnn_keys: Aster())   # one public archit
 RECOGNIZERS.register("moran", lambda **crnn_keys: Moran())
 RECOGNIZERS.register("convctc", ConvCTC)
 ADAPTERS = Registry("model.adapter.type")
-for _kind in adapters.ADAPTER_KINDS:
+for _kind in adapters.SEQUENCE_NETS:
     ADAPTERS.register(_kind, partial(adapters.build_adapter, _kind))
+ADAPTERS.register("cnn", adapters.CNNAdapter)
 
 
 _REGISTRIES = {"sr": SR, "head": HEADS, "recognizer": RECOGNIZERS, "adapter": ADAPTERS}
@@ -130,18 +131,27 @@ def build_model(cfg: dict) -> FullModel:
                               f"judge, not a trainable part (model.parts must be [recognizer], train.tasks without rec)")
         parts["recognizer"] = Part("recognizer", recognizer, trainable=model["recognizer"]["trainable"])
     if "adapter" in names:
-        # the adapter stands in for the recognizer's CNN: its output has that CNN's sequence shape
-        recognizer = parts["recognizer"].net
-        parts["adapter"] = Part("adapter", ADAPTERS.build(model["adapter"]["type"], **_kwargs(model["adapter"]),
-                                                          in_channels=model["sr"]["channels"],
-                                                          feature_height=lr_size[0],
-                                                          seq_len=recognizer.sequence_length,
-                                                          out_dim=recognizer.sequence_dim),
+        parts["adapter"] = Part("adapter", _adapter(model, parts["recognizer"].net, lr_size),
                                 trainable=model["adapter"]["trainable"])
     train = cfg["train"]
     if is_learned(train["weighting"]):
         parts["weighting"] = Part("weighting", build_weighting(train["weighting"], train["tasks"], train["task_weights"]))
     return quantization.prepare(FullModel(parts), model["quantization"], model["int8_engine"])
+
+
+def _adapter(model: dict, recognizer: nn.Module, lr_size: tuple[int, int]) -> nn.Module:
+    """The adapter stands in for the recognizer's CNN: a sequence kind makes that CNN's output sequence, the cnn
+    kind the map after its first pooling layer (then read by the rest of that CNN)."""
+    kind, kwargs = model["adapter"]["type"], _kwargs(model["adapter"])
+    if kind == "cnn":
+        if not hasattr(recognizer, "encode_after"):
+            raise ConfigError(f"config key 'model.adapter.type' is 'cnn', which feeds the recognizer's own CNN, but "
+                              f"model.recognizer.type {model['recognizer']['type']!r} has none to feed; use crnn")
+        return ADAPTERS.build(kind, in_channels=model["sr"]["channels"], hidden=kwargs["hidden"],
+                              map_shape=recognizer.map_shape(adapters.CNN_ADAPTER_LAYER),
+                              layer=adapters.CNN_ADAPTER_LAYER)
+    return ADAPTERS.build(kind, **kwargs, in_channels=model["sr"]["channels"], feature_height=lr_size[0],
+                          seq_len=recognizer.sequence_length, out_dim=recognizer.sequence_dim)
 
 
 def _kwargs(section: dict) -> dict:

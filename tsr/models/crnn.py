@@ -11,6 +11,7 @@ result (up to rounding) and converting first resizes one channel instead of thre
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -124,9 +125,27 @@ class CRNN(nn.Module):
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, C, H, W] -> the CNN's sequence [T=26, B, sequence_dim=512]: one feature vector per
         column of the CNN's output. Feature-level adapters (tsr.models.adapters) produce this same tensor."""
-        features = self.cnn(self.preprocess(images))      # B x 512 x 1 x 26
-        # [T, B, C] laid out contiguously, as the LSTM (cuDNN on GPU) reads it.
-        return features.squeeze(2).permute(2, 0, 1).contiguous()   # 26 x B x 512
+        return _columns(self.cnn(self.preprocess(images)))
+
+    def map_shape(self, layer: str) -> tuple[int, int, int]:
+        """(channels, height, width) of the activation of CNN module `layer` (e.g. "pooling0") for one image."""
+        names = [name for name, _ in self.cnn.named_children()]
+        if layer not in names:
+            raise ValueError(f"CRNN has no CNN module {layer!r}; its modules: {names}")
+        # a copy in eval mode: a BatchNorm on the way neither sees a batch of one in training nor updates its stats
+        head = copy.deepcopy(self.cnn[:names.index(layer) + 1]).eval()
+        with torch.no_grad():
+            x = head(torch.zeros(1, self.in_channels, *self.input_size, device=next(self.parameters()).device))
+        return tuple(x.shape[1:])
+
+    def encode_after(self, layer: str, activation: torch.Tensor) -> torch.Tensor:
+        """The rest of the CNN from the activation of module `layer` [B, *map_shape(layer)] -> the sequence
+        [T, B, sequence_dim] (what `encode` gives when that activation comes from an image): the cnn adapter
+        (tsr.models.adapters) feeds the recognizer's own CNN here."""
+        names = [name for name, _ in self.cnn.named_children()]
+        for module in list(self.cnn.children())[names.index(layer) + 1:]:
+            activation = module(activation)
+        return _columns(activation)
 
     def decode_sequence(self, sequence: torch.Tensor) -> torch.Tensor:
         """Sequence [T, B, sequence_dim] -> logits [T, B, num_classes] (the two BiLSTMs)."""
@@ -140,3 +159,8 @@ class CRNN(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, C, H, W] in [0,1] -> logits [T=26, B, num_classes] (unnormalised; log_softmax for CTC)."""
         return self.decode_sequence(self.encode(images))
+
+
+def _columns(features: torch.Tensor) -> torch.Tensor:
+    """The CNN's output [B, C, 1, T] -> [T, B, C], laid out contiguously, as the LSTM (cuDNN on GPU) reads it."""
+    return features.squeeze(2).permute(2, 0, 1).contiguous()

@@ -157,8 +157,9 @@ class FullModel(nn.ModuleDict):
         x = inputs if source is None else out[PARTS[source].output]
         if name == "head":
             return self["head"](x, inputs)
-        if name == "adapter" and self.detach_adapter_input:
-            x = x.detach()
+        if name == "adapter":
+            # the cnn adapter feeds the recognizer's own CNN; the sequence adapters ignore it
+            return self["adapter"](x.detach() if self.detach_adapter_input else x, self["recognizer"].net)
         if name == "recognizer" and source == "adapter":
             return self["recognizer"].net.decode_sequence(x)   # the adapter stands in for the recognizer's CNN
         return self[name](x)
