@@ -78,6 +78,8 @@ def test_crnn_encode_after_a_layer_continues_encode(recognizer):
     torch.testing.assert_close(recognizer.encode_after("pooling0", first), recognizer.encode(images))
     with pytest.raises(ValueError, match=r"CRNN has no CNN module 'pool0'; its modules: \['conv0', 'relu0', 'pooling0'"):
         recognizer.map_shape("pool0")
+    with pytest.raises(ValueError, match=r"CRNN has no CNN module 'pool0'"):
+        recognizer.encode_after("pool0", first)
 
 
 def test_cnn_adapter_makes_the_first_pooled_map_and_the_crnn_reads_on(recognizer):

@@ -91,6 +91,7 @@ class StageTasks:
         # sequence (sequence adapters), or for the cnn adapter its map and the recognizer's `cnn.<layer>`
         layer = getattr(model["adapter"].net, "layer", None) if "adapter" in parts else None
         self.align_map = f"cnn.{layer}" if "align" in self.tasks and layer else None
+        self.map_loss = ContentLoss() if self.align_map else None
         # learned weights are a model part (trained, synchronised, saved); fixed ones are built here
         self.weighting = (model["weighting"].net if "weighting" in model
                           else build_weighting(train["weighting"], self.tasks, train["task_weights"]))
@@ -126,7 +127,7 @@ class StageTasks:
             hr_sequence = self.recognizer.encode(hr)
             hr_logits = self.recognizer.decode_sequence(hr_sequence) if self.distill_loss is not None else None
         if self.align_map:
-            losses["align"] = ContentLoss()(outputs["adapter_map"], hr_layers[self.align_map])
+            losses["align"] = self.map_loss(outputs["adapter_map"], hr_layers[self.align_map])
         elif "align" in self.tasks:
             losses["align"] = F.mse_loss(outputs["sequence"].float(), hr_sequence.float())
         if self.content_loss is not None or self.distill_loss is not None:

@@ -129,11 +129,8 @@ class CRNN(nn.Module):
 
     def map_shape(self, layer: str) -> tuple[int, int, int]:
         """(channels, height, width) of the activation of CNN module `layer` (e.g. "pooling0") for one image."""
-        names = [name for name, _ in self.cnn.named_children()]
-        if layer not in names:
-            raise ValueError(f"CRNN has no CNN module {layer!r}; its modules: {names}")
         # a copy in eval mode: a BatchNorm on the way neither sees a batch of one in training nor updates its stats
-        head = copy.deepcopy(self.cnn[:names.index(layer) + 1]).eval()
+        head = copy.deepcopy(self.cnn[:self._cnn_index(layer) + 1]).eval()
         with torch.no_grad():
             x = head(torch.zeros(1, self.in_channels, *self.input_size, device=next(self.parameters()).device))
         return tuple(x.shape[1:])
@@ -142,10 +139,16 @@ class CRNN(nn.Module):
         """The rest of the CNN from the activation of module `layer` [B, *map_shape(layer)] -> the sequence
         [T, B, sequence_dim] (what `encode` gives when that activation comes from an image): the cnn adapter
         (tsr.models.adapters) feeds the recognizer's own CNN here."""
-        names = [name for name, _ in self.cnn.named_children()]
-        for module in list(self.cnn.children())[names.index(layer) + 1:]:
+        for module in self.cnn[self._cnn_index(layer) + 1:]:
             activation = module(activation)
         return _columns(activation)
+
+    def _cnn_index(self, layer: str) -> int:
+        """The position of CNN module `layer` in self.cnn; ValueError naming the modules if there is none."""
+        names = [name for name, _ in self.cnn.named_children()]
+        if layer not in names:
+            raise ValueError(f"CRNN has no CNN module {layer!r}; its modules: {names}")
+        return names.index(layer)
 
     def decode_sequence(self, sequence: torch.Tensor) -> torch.Tensor:
         """Sequence [T, B, sequence_dim] -> logits [T, B, num_classes] (the two BiLSTMs)."""
