@@ -104,14 +104,28 @@ def test_tensorboard_has_losses_metrics_and_pictures(stages):
     assert {"val/easy", "val/medium", "val/hard"} <= set(events.Tags()["images"])
 
 
-def test_kill_minus_9_then_resume_reproduces_the_uninterrupted_run(data_root, tmp_path):
-    args = ["--config", stage_config("joint_image"), *tiny_overrides(
-        data_root, tmp_path, **{"model.parts": "[sr,head,recognizer]", "train.init": "null", "train.steps": 40,
+STEPS = 24
+
+
+def interruptible(data_root, out_root):
+    """A 24-step joint stage (SR + CTC through a trainable recognizer) saving every 2 steps: the kill -9 and
+    SIGTERM tests run it and compare with one uninterrupted run of it."""
+    return ["--config", stage_config("joint_image"), *tiny_overrides(
+        data_root, out_root, **{"model.parts": "[sr,head,recognizer]", "train.init": "null", "train.steps": STEPS,
                                 "train.save_every": 2, "train.val_every": 0, "model.recognizer.trainable": "all",
                                 "train.tasks": "[sr,rec]", "train.task_weights": "{}"})]
-    reference = check(torchrun([*args, "run.name=reference"]))
-    assert "done: 40 steps" in reference
-    victim = torchrun([*args, "run.name=victim"], wait=False)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data_root, tmp_path_factory):
+    """The run never stopped (the run folder's place does not enter training)."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    assert f"done: {STEPS} steps" in check(torchrun([*interruptible(data_root, out), "run.name=reference"]))
+    return out / "reference"
+
+
+def test_kill_minus_9_then_resume_reproduces_the_uninterrupted_run(data_root, uninterrupted, tmp_path):
+    victim = torchrun([*interruptible(data_root, tmp_path), "run.name=victim"], wait=False)
     last = tmp_path / "victim" / "last.pth"
     deadline = time.time() + 240
     while not last.exists() and time.time() < deadline and victim.poll() is None:
@@ -121,27 +135,25 @@ def test_kill_minus_9_then_resume_reproduces_the_uninterrupted_run(data_root, tm
     victim.wait()
     time.sleep(0.5)
     killed_at = read_checkpoint(last)["step"]
-    assert 0 < killed_at < 40, "the run ended before it could be killed; make it longer"
+    assert 0 < killed_at < STEPS, "the run ended before it could be killed; make it longer"
     resumed = check(torchrun(["--resume", str(tmp_path / "victim")]))
     assert f"resuming from {last} (step {killed_at})" in resumed
-    ref_log = [r for r in read_log(tmp_path / "reference" / "log.jsonl") if "loss/total" in r]
+    ref_log = [r for r in read_log(uninterrupted / "log.jsonl") if "loss/total" in r]
     res_log = [r for r in read_log(tmp_path / "victim" / "log.jsonl") if "loss/total" in r]
-    assert [r["step"] for r in res_log] == list(range(1, 41))
+    assert [r["step"] for r in res_log] == list(range(1, STEPS + 1))
     assert [r["loss/total"] for r in res_log] == [r["loss/total"] for r in ref_log]     # bit-identical
-    ref_sum = json.loads((tmp_path / "reference" / "summary.json").read_text())
+    ref_sum = json.loads((uninterrupted / "summary.json").read_text())
     res_sum = json.loads((tmp_path / "victim" / "summary.json").read_text())
     assert res_sum["rank_checksums"] == ref_sum["rank_checksums"]
     assert torch.equal(read_checkpoint(tmp_path / "victim" / "last.pth")["model"]["sr.net.block1.0.weight"],
-                       read_checkpoint(tmp_path / "reference" / "last.pth")["model"]["sr.net.block1.0.weight"])
+                       read_checkpoint(uninterrupted / "last.pth")["model"]["sr.net.block1.0.weight"])
 
 
-def test_sigterm_to_one_rank_then_resume_reproduces_the_uninterrupted_run(data_root, tmp_path):
+def test_sigterm_to_one_rank_then_resume_reproduces_the_uninterrupted_run(data_root, uninterrupted, tmp_path):
     """A scheduler's SIGTERM reaching one rank only: both ranks stop after the same step, last.pth is saved, and
-    --resume ends with weights bit-identical to a run never stopped."""
-    args = ["--config", stage_config("sr"), *tiny_overrides(
-        data_root, tmp_path, **{"train.steps": 30, "train.save_every": 1000, "train.val_every": 0})]
-    check(torchrun([*args, "run.name=reference"]))
-    victim = torchrun([*args, "run.name=victim"], wait=False)
+    --resume ends with weights bit-identical to a run never stopped. (That a signal saves last.pth between
+    periodic saves is tested in one process: test_trainer_faults.)"""
+    victim = torchrun([*interruptible(data_root, tmp_path), "run.name=victim"], wait=False)
     log = tmp_path / "victim" / "log.jsonl"
     deadline = time.time() + 240
     while not (log.exists() and read_log(log)) and time.time() < deadline and victim.poll() is None:
@@ -153,14 +165,14 @@ def test_sigterm_to_one_rank_then_resume_reproduces_the_uninterrupted_run(data_r
     assert victim.returncode != 0 and "tsr train (rank 1)" not in output         # one line, from rank 0
     last = tmp_path / "victim" / "last.pth"
     stopped_at = read_checkpoint(last)["step"]
-    assert 0 < stopped_at < 30, "the run ended before the signal; make it longer"
+    assert 0 < stopped_at < STEPS, "the run ended before the signal; make it longer"
     assert (f"tsr train (rank 0): stopped: SIGTERM after step {stopped_at}: saved {last}; continue with tsr train --resume "
             f"{tmp_path / 'victim'}") in output
     check(torchrun(["--resume", str(tmp_path / "victim")]))
-    ref_sum = json.loads((tmp_path / "reference" / "summary.json").read_text())
+    ref_sum = json.loads((uninterrupted / "summary.json").read_text())
     res_sum = json.loads((tmp_path / "victim" / "summary.json").read_text())
     assert res_sum["rank_checksums"] == ref_sum["rank_checksums"]          # every weight and buffer, bit for bit
-    resumed, reference = (read_checkpoint(tmp_path / run / "last.pth")["model"] for run in ("victim", "reference"))
+    resumed, reference = (read_checkpoint(run / "last.pth")["model"] for run in (tmp_path / "victim", uninterrupted))
     assert all(torch.equal(resumed[k], reference[k]) for k in reference)
 
 
