@@ -299,3 +299,12 @@ def test_merge_errors(tmp_path):
     with pytest.raises(CheckpointError, match="model.sr.channels is 16 in .*textzoom_tsrn.pth \\(sr\\) but 32 in "
                                               ".*adapter.pth \\(adapter\\)"):
         merge_checkpoints(sr=textzoom, recognizer=crnn_path, adapter=tmp_path / "adapter.pth")
+    # an adapter makes what the CNN of the recognizer it was trained with makes: of that CNN's widths
+    narrow = ["model.recognizer.cnn_channels=[8,8,8,8,16,16,16]"]
+    for kind in ("cnn", "dense"):
+        cfg = small_config("model.parts=[sr, head, recognizer, adapter]", f"model.adapter.type={kind}", *narrow)
+        save_checkpoint(tmp_path / f"{kind}.pth", build_model(cfg), cfg, step=1)
+        with pytest.raises(CheckpointError, match=r"model.recognizer.cnn_channels is \[64, 128, 256, 256, 512, 512, "
+                                                  r"512\] in .*crnn_37.pth \(recognizer\) but \[8, 8, 8, 8, 16, 16, "
+                                                  rf"16\] in .*{kind}.pth \(adapter\)"):
+            merge_checkpoints(sr=tmp_path / f"{kind}.pth", recognizer=crnn_path, adapter=tmp_path / f"{kind}.pth")

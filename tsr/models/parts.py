@@ -33,9 +33,11 @@ PARTS: dict[str, PartSpec] = {
     # [T, B, classes]
     "recognizer": PartSpec(output="logits", reads=("adapter", "head"), needs=(), runs_first=True,
                            config=("model.recognizer", "data.label_filter")),
-    # feature-level bridge: SR features -> the sequence [T, B, D] the recognizer's CNN would make
+    # feature-level bridge: SR features -> the sequence [T, B, D] the recognizer's CNN would make (D: its last
+    # width), or with the cnn adapter the map of its first layer (that layer's width)
     "adapter": PartSpec(output="sequence", reads=("sr",), needs=("sr", "recognizer"),
-                        config=("model.adapter", "model.sr.channels", "data.lr_height")),
+                        config=("model.adapter", "model.sr.channels", "data.lr_height",
+                                "model.recognizer.cnn_channels")),
 }
 PART_NAMES = tuple(PARTS)
 
