@@ -48,6 +48,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   grep -v '^torch==' "$TSR_ROOT/requirements.txt" > "$TSR_VENV/.requirements-no-torch.txt"
   pip_install -r "$TSR_VENV/.requirements-no-torch.txt" -r "$TSR_ROOT/requirements-dev.txt"
   pip_install --no-deps -e "$TSR_ROOT"
+  # .pyc files for what tsr's processes import: with PYTHONDONTWRITEBYTECODE set (as here) every torchrun rank and
+  # test subprocess would otherwise compile torch's sources again (launch/warm_bytecode.py)
+  echo "[setup] byte-compiling the modules tsr imports"
+  "$TSR_PY" "$TSR_ROOT/launch/warm_bytecode.py"
   echo "$wanted" > "$stamp"
 fi
 exec {tsr_setup_lock}>&-   # closing the descriptor releases the lock
