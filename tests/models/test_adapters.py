@@ -80,6 +80,11 @@ def test_crnn_encode_after_a_layer_continues_encode(recognizer):
         recognizer.map_shape("pool0")
     with pytest.raises(ValueError, match=r"CRNN has no CNN module 'pool0'"):
         recognizer.encode_after("pool0", first)
+    # the name a forward hook finds it by (align's target)
+    assert recognizer.module_name("pooling0") == "cnn.pooling0"
+    assert dict(recognizer.named_modules())["cnn.pooling0"] is recognizer.cnn.pooling0
+    with pytest.raises(ValueError, match=r"CRNN has no CNN module 'pool0'"):
+        recognizer.module_name("pool0")
 
 
 def test_cnn_adapter_makes_the_first_pooled_map_and_the_crnn_reads_on(recognizer):

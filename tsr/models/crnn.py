@@ -143,6 +143,12 @@ class CRNN(nn.Module):
             activation = module(activation)
         return _columns(activation)
 
+    def module_name(self, layer: str) -> str:
+        """The name of CNN module `layer` within this model, as forward hooks (tsr.losses.content.layer_outputs)
+        and named_modules() know it: "pooling0" -> "cnn.pooling0"."""
+        self._cnn_index(layer)
+        return f"cnn.{layer}"
+
     def _cnn_index(self, layer: str) -> int:
         """The position of CNN module `layer` in self.cnn; ValueError naming the modules if there is none."""
         names = [name for name, _ in self.cnn.named_children()]
