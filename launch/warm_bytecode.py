@@ -9,8 +9,6 @@ import importlib
 import pkgutil
 import sys
 
-sys.dont_write_bytecode = False      # this process only: the environment's setting stays for everything else
-
 # what tsr imports lazily or only in its tests, beside its own modules: torch.optim imports torch._dynamo on the
 # first optimizer, torchrun is torch.distributed.run, training writes TensorBoard files, tsr export uses torch.onnx
 THIRD_PARTY = ["torch", "torch._dynamo", "torch.distributed.run", "torch.onnx", "torch.utils.tensorboard",
@@ -18,13 +16,18 @@ THIRD_PARTY = ["torch", "torch._dynamo", "torch.distributed.run", "torch.onnx", 
                "pytest", "xdist"]
 
 
-def main() -> None:
+def modules() -> list[str]:
+    """THIRD_PARTY and every module of tsr (but tsr.__main__, which runs the command line)."""
     import tsr
 
-    own = [m.name for m in pkgutil.walk_packages(tsr.__path__, "tsr.") if not m.name.endswith("__main__")]
-    for name in THIRD_PARTY + own:
+    return THIRD_PARTY + [m.name for m in pkgutil.walk_packages(tsr.__path__, "tsr.") if not m.name.endswith("__main__")]
+
+
+def main(names: list[str]) -> None:
+    sys.dont_write_bytecode = False      # this process only: the environment's setting stays for everything else
+    for name in names:
         importlib.import_module(name)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or modules())      # module names: those only (the test)

@@ -1,8 +1,11 @@
 """launch/setup.sh: two set-ups of one environment at once are serialised (flock), so neither uses a half-made
-venv. A stand-in python records what set-up asks of it; each step takes a moment, so unserialised runs overlap."""
+venv. A stand-in python records what set-up asks of it; each step takes a moment, so unserialised runs overlap.
+Set-up byte-compiles what tsr imports even where PYTHONDONTWRITEBYTECODE is set (launch/warm_bytecode.py)."""
+import importlib.util
 import os
 import stat
 import subprocess
+import sys
 
 from trainer_helpers import REPO
 
@@ -33,3 +36,24 @@ def test_concurrent_setups_are_serialised(tmp_path):
     asked = [" ".join(call[2:]) for call in calls[::2]]
     assert asked.count("-m venv") == 1          # the second set-up found the first one's environment
     assert asked.count("-m pip") == 2           # ... and its install stamp: requirements + the editable tsr, once
+    assert asked.count(f"{REPO / 'launch' / 'warm_bytecode.py'}") == 1     # byte-compiled once, after the install
+
+
+def test_warm_bytecode_writes_pyc_files_where_pythondontwritebytecode_is_set(tmp_path):
+    script = REPO / "launch" / "warm_bytecode.py"
+    spec = importlib.util.spec_from_file_location("warm_bytecode", script)
+    warm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(warm)
+    names = warm.modules()
+    assert all(importlib.util.find_spec(name) is not None for name in warm.THIRD_PARTY)    # no stale names
+    assert {"torch._dynamo", "tsr.cli", "tsr.engine.trainer", "tsr.models.crnn"} <= set(names)
+    assert "tsr.__main__" not in names                  # importing it would run the command line
+    # one cheap module, its .pyc files redirected into tmp_path (PYTHONPYCACHEPREFIX), the setting on
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(tmp_path)}
+    subprocess.run([sys.executable, str(script), "tsr.config_ranges"], env=env, check=True, timeout=60)
+    assert [p.name for p in tmp_path.rglob("config_ranges.*.pyc")] == [
+        f"config_ranges.{sys.implementation.cache_tag}.pyc"]
+    without = tmp_path / "without"
+    subprocess.run([sys.executable, "-c", "import tsr.config_ranges"], check=True, timeout=60,
+                   env={**env, "PYTHONPYCACHEPREFIX": str(without)})
+    assert not without.exists()                          # what the setting does to any other process
