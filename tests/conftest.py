@@ -12,6 +12,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 # worker (and in every process a test starts) would put cores x workers threads on the cores
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
-    _threads = max(1, (os.cpu_count() or 1) // _workers)
-    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
+    _threads = max(1, len(os.sched_getaffinity(0)) // _workers)      # the cores this job may use
+    os.environ["OMP_NUM_THREADS"] = str(_threads)
     torch.set_num_threads(_threads)

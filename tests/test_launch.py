@@ -39,7 +39,7 @@ def test_concurrent_setups_are_serialised(tmp_path):
     assert asked.count(f"{REPO / 'launch' / 'warm_bytecode.py'}") == 1     # byte-compiled once, after the install
 
 
-def test_warm_bytecode_writes_pyc_files_where_pythondontwritebytecode_is_set(tmp_path):
+def test_warm_bytecode_writes_pyc_files_where_pythondontwritebytecode_is_set(tmp_path, monkeypatch):
     script = REPO / "launch" / "warm_bytecode.py"
     spec = importlib.util.spec_from_file_location("warm_bytecode", script)
     warm = importlib.util.module_from_spec(spec)
@@ -53,6 +53,12 @@ def test_warm_bytecode_writes_pyc_files_where_pythondontwritebytecode_is_set(tmp
     subprocess.run([sys.executable, str(script), "tsr.config_ranges"], env=env, check=True, timeout=60)
     assert [p.name for p in tmp_path.rglob("config_ranges.*.pyc")] == [
         f"config_ranges.{sys.implementation.cache_tag}.pyc"]
+    # without names, main() lists every module with the flag already off: listing imports tsr, and with it torch
+    seen = []
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setattr(warm, "modules", lambda: seen.append(sys.dont_write_bytecode) or ["json"])
+    warm.main([])
+    assert seen == [False]
     without = tmp_path / "without"
     subprocess.run([sys.executable, "-c", "import tsr.config_ranges"], check=True, timeout=60,
                    env={**env, "PYTHONPYCACHEPREFIX": str(without)})
