@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -69,6 +70,13 @@ def test_types_are_checked():
         load_config(None, ["data=3"])
     # an int where a float is expected is fine: it is a number
     assert load_config(None, ["model.sr.channels=32"])["model"]["sr"]["channels"] == 32
+    # null only where the default is null, or where the schema gives null a meaning (tsr.config.NULLABLE)
+    with pytest.raises(ConfigError, match=r"'train\.steps' .* must be int, got null"):
+        load_config(None, ["train.steps=null"])
+    assert load_config(None, ["train.feature_grad_start=null"])["train"]["feature_grad_start"] is None
+    assert load_config(None, ["train.feature_grad_start=7"])["train"]["feature_grad_start"] == 7
+    demo_cnn = Path(__file__).resolve().parents[1] / "configs" / "demo" / "joint_feature_cnn.yaml"
+    assert load_config(str(demo_cnn))["train"]["feature_grad_start"] is None
 
 
 def test_choices_are_checked():
@@ -107,7 +115,6 @@ def test_saved_config_round_trips(tmp_path):
 
 
 def test_every_shipped_config_resolves():
-    from pathlib import Path
     configs = sorted(Path(__file__).resolve().parents[1].joinpath("configs").rglob("*.yaml"))
     for path in configs:
         load_config(path)

@@ -176,8 +176,12 @@ def _merge_checked(cfg: dict, update: dict, schema: dict, source: str, prefix: s
             cfg[key] = _checked_value(dotted, value, default, source)
 
 
+# Keys whose default is not null but which also take null, with what null means there
+NULLABLE = {"train.feature_grad_start": "the adapter's losses never reach the SR network"}
+
+
 def _checked_value(dotted: str, value: Any, default: Any, source: str) -> Any:
-    if default is None:
+    if default is None or (value is None and dotted in NULLABLE):
         return copy.deepcopy(value)
     expected = type(default)
     if value is None:
