@@ -4,7 +4,7 @@ The schema is `tsr/defaults.yaml`: every valid key is there with a default whose
 (`null` = optional, any type; `{}` = a free-form mapping). A run's config is the defaults, then each
 `_base_` file, then the file itself, then `key=value` overrides (values parsed as YAML, see tsr.config_yaml:
 YAML 1.2 booleans, duplicate keys are errors). An unknown key is an error that names the closest valid key, a
-null only fits a key whose default is null, and numbers must lie in the key's range (tsr.config_ranges); the
+null only fits a key whose default is null or that NULLABLE names, and numbers must lie in the key's range (tsr.config_ranges); the
 resolved tree is saved with every run.
 """
 from __future__ import annotations
@@ -176,8 +176,9 @@ def _merge_checked(cfg: dict, update: dict, schema: dict, source: str, prefix: s
             cfg[key] = _checked_value(dotted, value, default, source)
 
 
-# Keys whose default is not null but which also take null, with what null means there
-NULLABLE = {"train.feature_grad_start": "the adapter's losses never reach the SR network"}
+# Keys whose default is not null but which also take null (train.feature_grad_start: null = the adapter's losses
+# never reach the SR network; defaults.yaml says what null means for each)
+NULLABLE = frozenset({"train.feature_grad_start"})
 
 
 def _checked_value(dotted: str, value: Any, default: Any, source: str) -> Any:
