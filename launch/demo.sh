@@ -3,9 +3,10 @@
 #   set-up (setup.sh) -> synthesise TextZoom-format data -> train `sr` -> train `recognizer` -> merge them ->
 #   train `reader` (the independent judge) -> train `joint_image` and `joint_feature` (configs/demo/
 #   joint_feature_cnn.yaml: the cnn adapter, which reads within the stage) from the merged checkpoint
-#   -> evaluate all in one `tsr eval` with two judges, printing one ACC table per judge and the combined table:
-#   the recognizer stage's CRNN (the recognizer joint training used; TextZoom's protocol) and the independent
-#   reader (ConvCTC, used in no training); then joint_feature reading its own features. The control `sr_more`
+#   -> evaluate all in one `tsr eval` with two judges and each model's own reading, printing one ACC table per
+#   judge and the combined table: the recognizer stage's CRNN (the recognizer joint training used; TextZoom's
+#   protocol), the independent reader (ConvCTC, used in no training) and `own` (joint_feature: its SR features
+#   through its adapter). The control `sr_more`
 #   (the sr stage trained on for as many steps as the joint stages) is in launch/ablation.sh: the demo keeps to
 #   15 minutes on 2 cores.
 # Re-running reuses what is done (data with the same arguments, finished stages with the same config) and
@@ -24,11 +25,10 @@ train --config configs/demo/joint_feature_cnn.yaml "${init[@]}"
 rows=("$runs/sr/best_psnr_model.pth:sr"
       "$runs/joint_image/last.pth:joint_image (content loss of the frozen CRNN)"
       "$runs/joint_feature_cnn/last.pth:joint_feature (cnn adapter + the CRNN; content loss)")
-stamp "evaluating on $data/test: every row read by both judges, the recognizer stage's CRNN and the reader (ConvCTC)"
+stamp "evaluating on $data/test: every row read by both judges, the recognizer stage's CRNN and the reader (ConvCTC), and by itself"
+# `own`: each model's own reading (joint_feature: its SR features through its adapter; joint_image: the frozen
+# CRNN on its SR image, the CRNN column again), '-' for rows without a recognizer
 evaluate --data "$data/test" --out "$out/judges" --ckpt "${rows[@]}" \
-  --recognizer "crnn:$runs/recognizer/best_acc_model.pth" --recognizer "convctc:$runs/reader/best_acc_model.pth"
-# with judges every row is read by them; a model's own reading (joint_feature: through its adapter) needs a
-# tsr eval without --recognizer
-stamp "evaluating on $data/test: the joint_feature model reads its own features (through its adapter)"
-evaluate --data "$data/test" --out "$out/own" --ckpt "${rows[2]}"
-stamp "done; tables and pictures in $out/{judges,own}"
+  --recognizer "crnn:$runs/recognizer/best_acc_model.pth" --recognizer "convctc:$runs/reader/best_acc_model.pth" \
+  --recognizer own
+stamp "done; tables and pictures in $out/judges"

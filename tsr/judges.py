@@ -4,7 +4,8 @@ images [B, C, H, W] in [0,1] (RGB, optionally + mask) of any size and returns wo
 digits, exactly as TextZoom compares them. The evaluator, `tsr read` and validation take judges from here.
 
 A judge is named on the command line as KIND:PATH (KIND one of crnn | aster | moran | convctc; PATH a public file
-or a tsr checkpoint of that recognizer) or as PATH alone (any checkpoint tsr reads that holds a recognizer).
+or a tsr checkpoint of that recognizer) or as PATH alone (any checkpoint tsr reads that holds a recognizer). `tsr eval` also takes OWN: each checkpoint's
+own reading of its output (a feature-level model through its adapter) as one more column.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tsr.metrics.text import normalize_for_accuracy
 
 LABELS = {"crnn": "CRNN", "aster": "ASTER", "moran": "MORAN", "convctc": "ConvCTC"}   # recognizer type -> table label
 KINDS = tuple(LABELS)
+OWN = "own"   # tsr eval's judge spec (and table label) for the rows' own reading
 
 # images [B, C, H, W] in [0,1] -> normalised words
 Reader = Callable[[torch.Tensor], list[str]]

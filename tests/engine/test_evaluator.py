@@ -175,3 +175,22 @@ def test_several_judges_read_every_row_and_image_metrics_stay_once(test_root):
     assert seen["easy"]["HR"]["A"] == ["zz"] * 4 and len(seen["easy"]["bicubic"]["B"]) == 4
     with pytest.raises(ValueError, match="either one recognizer or a mapping of judges"):
         evaluate([hr_row()], splits, recognizer=first_letter_recognizer, judges=judges)
+
+
+def test_the_own_reading_is_a_judge_column_beside_the_others(test_root):
+    splits = load_test_splits(test_root)
+    seen = {}
+    own = Row("feature-level", lambda lr, hr: (hr, ["own"] * len(hr)), reads_own_text=True)
+    judges = {"A": first_letter_recognizer, "own": None}
+    results = dict(evaluate([bicubic_row(), own, hr_row()], splits, judges=judges, batch_size=4,
+                            on_batch=lambda split, batch, images, words: seen.setdefault(split, words)))
+    single = dict(evaluate([own, hr_row()], splits, recognizer=first_letter_recognizer, batch_size=4))
+    for split in splits:
+        assert results["feature-level"][split]["judges"]["own"]["acc"] == 0.0        # no label reads 'own'
+        # the judge A reads the row's images, not its words: as the HR row, whose images they are
+        assert results["feature-level"][split]["judges"]["A"]["acc"] == single["HR"][split]["acc"]
+        assert results["bicubic"][split]["judges"]["own"]["acc"] is None           # nothing reads it there
+        assert results["HR"][split]["judges"]["own"]["acc"] is None
+        assert results["bicubic"][split]["psnr"] is not None                        # image metrics unchanged
+    assert seen["easy"]["feature-level"]["own"] == ["own"] * 4
+    assert len(seen["easy"]["feature-level"]["A"]) == 4 and "own" not in seen["easy"]["HR"]

@@ -16,8 +16,9 @@ def add_arguments(parser):
     parser.add_argument("--recognizer", action="append", default=[], metavar="KIND:PATH",
                         help="a judge that reads every row: crnn:PATH, aster:PATH, moran:PATH or a tsr checkpoint with "
                              "a recognizer; repeat it for several (one ACC table each plus the combined table papers "
-                             "print). Default: each checkpoint with a recognizer reads its own output, the first one "
-                             "also the bicubic/HR rows; with none, ACC reads '-'")
+                             "print); 'own': each checkpoint's own reading (feature level: through its adapter) as "
+                             "one more judge. Default: each checkpoint with a recognizer reads its own output, the "
+                             "first one also the bicubic/HR rows; with none, ACC reads '-'")
     parser.add_argument("--config", help="config for data settings (label filter, sizes, mask); default: the "
                                          "first checkpoint's, else tsr's defaults")
     parser.add_argument("--splits", nargs="+", default=None, help="split folder names (default: data.test_splits)")

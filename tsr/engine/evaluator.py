@@ -71,7 +71,8 @@ def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Opt
 
     `judges` ({name: recognizer}, instead of `recognizer`): every judge reads every row; each result dict then also
     holds "judges": {name: {"acc", "ned"}} and its acc/ned are the first judge's; words_by_row holds
-    {row: {judge name: words}}.
+    {row: {judge name: words}}. A judge given as None is the rows' own reading: a row that reads its own text
+    fills it, the other rows are not read there (acc None).
     """
     if judges is not None and recognizer is not None:
         raise ValueError("evaluate takes either one recognizer or a mapping of judges, not both")
@@ -117,11 +118,7 @@ def _judge_batch(rows, batch, readers, device, protocol, sums_by_row) -> tuple[d
         # feeds its unclamped images to the recognizer too)
         by_protocol = {p: metric_images(images[p] if row.per_protocol else images, p) for p in PROTOCOLS}
         images = by_protocol[protocol]
-        # a row that reads its own text replaces the (single) recognizer's reading
-        words = {name: list(own_words) if own_words is not None and i == 0 else list(read(images))
-                 for i, (name, read) in enumerate(readers.items())}
-        if not readers and own_words is not None:
-            words = {None: list(own_words)}
+        words = _words(readers, images, own_words)
         images_by_row[row.name] = images
         words_by_row[row.name] = words
         scores = {}
@@ -131,6 +128,23 @@ def _judge_batch(rows, batch, readers, device, protocol, sums_by_row) -> tuple[d
             judge_sums.add_batch(preds=words.get(name), targets=batch["label"], count=lr.shape[0],
                                  **(scores if i == 0 else {}))
     return images_by_row, words_by_row
+
+
+def _words(readers: Mapping, images: torch.Tensor, own_words: Optional[Sequence[str]]) -> dict:
+    """{reader name: words} for one row's batch. A row that reads its own text (`own_words`) fills the column of
+    the own reading: the judge given as None, or without judges the single recognizer's column (key None), which
+    it then replaces. A None reader of a row without its own text reads nothing."""
+    own_column = None if None in readers or not readers else next(
+        (name for name, read in readers.items() if read is None), ())   # (): no column takes the own reading
+    words = {}
+    for name, read in readers.items():
+        if own_words is not None and name == own_column:
+            words[name] = list(own_words)
+        elif read is not None:
+            words[name] = list(read(images))
+    if not readers and own_words is not None:
+        words[None] = list(own_words)
+    return words
 
 
 def _reduced(sums: SplitSums) -> SplitSums:

@@ -15,7 +15,7 @@ from tsr.engine.pictures import FONT_SIZE, SampleKeeper
 from tsr.engine.rows import evaluation_rows
 from tsr.io import atomic_write
 from tsr.errors import DataError, TsrError
-from tsr.judges import load_judges
+from tsr.judges import OWN, load_judges
 from tsr.metrics.paper_tables import render_all, write_tables
 
 log = logging.getLogger("tsr.eval")
@@ -34,7 +34,8 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
     row's images (TextZoom's protocol: fixed CRNN / ASTER / MORAN judge all SR models); one ACC table per judge and
     the combined table papers print. Without them, a checkpoint that has a recognizer reads its own SR output (a
     feature-level one through its adapter), and the first such recognizer reads the bicubic and HR rows and the
-    rows of checkpoints without one."""
+    rows of checkpoints without one. The judge `own` (tsr.judges.OWN) is that own reading as a column beside the
+    judges': one evaluation gives both, the other rows read '-' there."""
     models = [(label, *inference.load(path, device=device)) for path, label in ckpts]
     cfg = (load_config(config_path, overrides) if config_path or not models
            else build_config(models[0][2], overrides, source=f"config of {ckpts[0][0]}"))
@@ -46,9 +47,9 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
     datasets = load_test_splits(data_root, split_names, **{**dataset_options(data), "mask": True, "cache": False})
     _report_kept(datasets)
     datasets = first_records(datasets, limit)
-    judges = {j.name: j.read for j in load_judges(recognizers, device)} if recognizers else None
+    judges = _judges(recognizers, device, models)
     recognizer = None if judges else _pick_recognizer(models)
-    rows = evaluation_rows(models, own_text=not judges)
+    rows = evaluation_rows(models, own_text=not judges or OWN in judges)
     batch_size = batch_size or cfg["eval"]["batch_size"]
     # the samples this rank sees per split: the seeded draw picks among them
     sizes = {name: sum(len(b) for b in dist.shard_batches(len(ds), batch_size)) for name, ds in datasets.items()}
@@ -93,6 +94,23 @@ def _report_kept(datasets: dict) -> None:
             raise DataError(f"test split '{split}' has nothing to evaluate: {dataset.kept_summary()}")
         if sum(dataset.dropped.values()) and dist.is_main():
             print(f"{split}: {dataset.kept_summary()}")
+
+
+def _judges(specs: Sequence[str], device, models) -> Optional[dict]:
+    """{table label: reader} in the order given, `own` (the rows' own reading) as None; None without specs."""
+    if not specs:
+        return None
+    if OWN in specs and not any("recognizer" in model for _, model, _ in models):
+        raise TsrError(f"--recognizer {OWN}: none of the checkpoints has a recognizer to read its own output")
+    loaded = iter(load_judges([spec for spec in specs if spec != OWN], device))
+    judges = {}
+    for spec in specs:
+        if spec == OWN:
+            judges[OWN] = None
+        else:
+            judge = next(loaded)
+            judges[judge.name] = judge.read
+    return judges
 
 
 def _pick_recognizer(models):
