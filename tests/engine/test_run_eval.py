@@ -94,13 +94,15 @@ def test_eval_own_reading_is_one_more_judge(test_root, tmp_path, capsys):
     small_checkpoint(tmp_path / "sr.pth", "model.parts=[sr,head]")
     args = ["eval", "--data", str(test_root), "--splits", "easy", "--workers", "0"]
     assert main([*args, "--ckpt", str(tmp_path / "sr.pth"), "--recognizer", "own", "--out", str(tmp_path / "o")]) == 2
-    assert "--recognizer own: none of the checkpoints has a recognizer to read its own output" in capsys.readouterr().err
+    assert ("--recognizer own: none of the checkpoints has a recognizer to read its own output"
+            in capsys.readouterr().err)
     small_checkpoint(tmp_path / "full.pth")
     # an image-level model reads its own SR image: the same words as its recognizer given as a judge
     assert main([*args, "--ckpt", f"{tmp_path / 'full.pth'}:full", "--recognizer", str(tmp_path / "full.pth"),
                  "--recognizer", "own", "--out", str(tmp_path / "o2")]) == 0
     assert "| method  | CRNN E | CRNN A | own E | own A |" in capsys.readouterr().out
-    rows = {row["name"]: row["results"]["easy"] for row in json.loads((tmp_path / "o2" / "results.json").read_text())["rows"]}
+    results = json.loads((tmp_path / "o2" / "results.json").read_text())
+    rows = {row["name"]: row["results"]["easy"] for row in results["rows"]}
     assert list(rows["full"]["judges"]) == ["CRNN", "own"]
     assert rows["full"]["judges"]["own"] == rows["full"]["judges"]["CRNN"]
     assert rows["full"]["judges"]["own"]["ned"] is not None

@@ -1,7 +1,7 @@
 """One optimizer step of training: the step the trainer runs and `tsr bench` times, so that what is timed is what
 trains. accum_steps micro-batches (forward, task losses, backward through the gradient scaler), then a caller's
-check of the step's losses, then gradient clipping, the optimizer through the scaler, and the learning-rate
-schedule."""
+check of the step's losses, then gradient clipping per part, the optimizer through the scaler, and the
+learning-rate schedule."""
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -29,7 +29,7 @@ class OptimizerStep:
     amp: Optional[torch.dtype]        # autocast dtype, None for fp32
     channels_last: bool
     accum_steps: int = 1
-    clip_grad_norm: float = 0.0       # > 0: clip the global gradient norm to this
+    clip_grad_norm: float = 0.0       # > 0: clip each part's gradient norm to this (clip_parts)
     distributed: bool = False         # module is DDP: skip its all-reduce on all but the last micro-batch
 
     def __call__(self, batches: Iterator[dict], step: Optional[int],
@@ -59,9 +59,18 @@ class OptimizerStep:
         result = before_update(means, counts) if before_update is not None else None
         if self.clip_grad_norm > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(unwrap(self.model).trainable_parameters(), self.clip_grad_norm)
+            clip_parts(unwrap(self.model), self.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
         return result
+
+
+def clip_parts(model: nn.Module, max_norm: float) -> None:
+    """Clip the gradient norm of each part of the full model to max_norm, each part alone: a norm over all parts
+    would let one part's large gradients (a recognizer's CTC) shrink every other part's step (the SR network's)."""
+    for part in model.parts():
+        params = part.trainable_parameters()
+        if params:
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
