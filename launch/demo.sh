@@ -25,7 +25,7 @@ train --config configs/demo/joint_feature_cnn.yaml "${init[@]}"
 rows=("$runs/sr/best_psnr_model.pth:sr"
       "$runs/joint_image/last.pth:joint_image (content loss of the frozen CRNN)"
       "$runs/joint_feature_cnn/last.pth:joint_feature (cnn adapter + the CRNN; content loss)")
-stamp "evaluating on $data/test: every row read by both judges, the recognizer stage's CRNN and the reader (ConvCTC), and by itself"
+stamp "evaluating on $data/test: every row read by both judges (the recognizer stage's CRNN, the reader) and by itself"
 # `own`: each model's own reading (joint_feature: its SR features through its adapter; joint_image: the frozen
 # CRNN on its SR image, the CRNN column again), '-' for rows without a recognizer
 evaluate --data "$data/test" --out "$out/judges" --ckpt "${rows[@]}" \

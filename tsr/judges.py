@@ -4,8 +4,9 @@ images [B, C, H, W] in [0,1] (RGB, optionally + mask) of any size and returns wo
 digits, exactly as TextZoom compares them. The evaluator, `tsr read` and validation take judges from here.
 
 A judge is named on the command line as KIND:PATH (KIND one of crnn | aster | moran | convctc; PATH a public file
-or a tsr checkpoint of that recognizer) or as PATH alone (any checkpoint tsr reads that holds a recognizer). `tsr eval` also takes OWN: each checkpoint's
-own reading of its output (a feature-level model through its adapter) as one more column.
+or a tsr checkpoint of that recognizer) or as PATH alone (any checkpoint tsr reads that holds a recognizer).
+`tsr eval` also takes OWN ('own'): each checkpoint's own reading of its output (a feature-level model through its
+adapter) as one more column.
 """
 from __future__ import annotations
 
