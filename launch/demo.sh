@@ -6,9 +6,8 @@
 #   -> evaluate all in one `tsr eval` with two judges and each model's own reading, printing one ACC table per
 #   judge and the combined table: the recognizer stage's CRNN (the recognizer joint training used; TextZoom's
 #   protocol), the independent reader (ConvCTC, used in no training) and `own` (joint_feature: its SR features
-#   through its adapter). The control `sr_more`
-#   (the sr stage trained on for as many steps as the joint stages) is in launch/ablation.sh: the demo keeps to
-#   15 minutes on 2 cores.
+#   through its adapter). The control `sr_more` (the sr stage trained on for as many steps as the joint stages)
+#   is in launch/ablation.sh: the demo keeps to 15 minutes on 2 cores.
 # Re-running reuses what is done (data with the same arguments, finished stages with the same config) and
 # resumes an interrupted stage. Environment: see launch/demo_base.sh (TSR_DEMO_DATA, TSR_DEMO_RUNS, TSR_DEMO_OUT,
 # NPROC).

@@ -4,8 +4,8 @@ The schema is `tsr/defaults.yaml`: every valid key is there with a default whose
 (`null` = optional, any type; `{}` = a free-form mapping). A run's config is the defaults, then each
 `_base_` file, then the file itself, then `key=value` overrides (values parsed as YAML, see tsr.config_yaml:
 YAML 1.2 booleans, duplicate keys are errors). An unknown key is an error that names the closest valid key, a
-null only fits a key whose default is null or that NULLABLE names, and numbers must lie in the key's range (tsr.config_ranges); the
-resolved tree is saved with every run.
+null only fits a key whose default is null or that NULLABLE names, and numbers must lie in the key's range
+(tsr.config_ranges); the resolved tree is saved with every run.
 """
 from __future__ import annotations
 

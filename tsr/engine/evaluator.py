@@ -134,11 +134,9 @@ def _words(readers: Mapping, images: torch.Tensor, own_words: Optional[Sequence[
     """{reader name: words} for one row's batch. A row that reads its own text (`own_words`) fills the column of
     the own reading: the judge given as None, or without judges the single recognizer's column (key None), which
     it then replaces. A None reader of a row without its own text reads nothing."""
-    own_column = None if None in readers or not readers else next(
-        (name for name, read in readers.items() if read is None), ())   # (): no column takes the own reading
     words = {}
     for name, read in readers.items():
-        if own_words is not None and name == own_column:
+        if own_words is not None and (read is None or name is None):
             words[name] = list(own_words)
         elif read is not None:
             words[name] = list(read(images))

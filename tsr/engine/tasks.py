@@ -90,7 +90,7 @@ class StageTasks:
         # align's pair: the adapter's output and the recognizer activation of HR it stands for; the final
         # sequence (sequence adapters), or for the cnn adapter its map and the recognizer module it stands in for
         layer = getattr(model["adapter"].net, "layer", None) if "adapter" in parts else None
-        self.align_map = (model["recognizer"].net.module_name(layer) if "align" in self.tasks and layer else None)
+        self.align_map = model["recognizer"].net.module_name(layer) if "align" in self.tasks and layer else None
         self.map_loss = ContentLoss() if self.align_map else None
         # learned weights are a model part (trained, synchronised, saved); fixed ones are built here
         self.weighting = (model["weighting"].net if "weighting" in model
