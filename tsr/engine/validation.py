@@ -61,8 +61,10 @@ class Validator:
         model = unwrap(model)
         rows = evaluation_rows([(MODEL_ROW, model, self.cfg)], own_text=not self._judged(model))
         keeper = SampleKeeper(self.num_images if dist.is_main() else 0, titles={MODEL_ROW: "SR"})
+        # read in this process, not by loader workers: forking one while the training loader's threads run can
+        # leave the child on a lock copied held (seen once: a recognizer stage's rank hung at its last validation)
         results = evaluate(rows, self.splits, recognizer=self._recognizer(model),
-                           batch_size=self.cfg["eval"]["batch_size"], num_workers=self.cfg["data"]["num_workers"],
+                           batch_size=self.cfg["eval"]["batch_size"], num_workers=0,
                            device=self.device, on_batch=keeper, protocol=self.cfg["eval"]["protocol"])
         scored = dict(results)[self.scored_row(model)]
         average = with_average(MODEL_ROW, scored, list(self.splits))[AVERAGE]
