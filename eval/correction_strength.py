@@ -25,17 +25,29 @@ from tsr.judges import load_judges
 from tsr.metrics.paper_tables import render_all, write_tables
 
 
-def scaled_correction(model, cfg: dict, strength: float):
-    """lr -> bicubic + strength * (SR - bicubic), clamped to [0,1] as the model's own SR images are."""
-    channels = image_channels(cfg["data"]["mask"])
+class Corrections:
+    """Rows bicubic + a * (SR - bicubic) of one model. The evaluator hands every row of a batch the same LR tensor,
+    so the SR images and the head's bicubic are made once per batch and shared by all strengths' rows."""
 
-    def images(lr: torch.Tensor) -> torch.Tensor:
-        lr = lr[:, :channels]
-        sr = inference.super_resolve(model, lr)
-        base = F.interpolate(lr.to(sr), size=sr.shape[-2:], mode="bicubic", align_corners=False)
-        # lerp is exact at both ends: strength 1 gives the model's own images, 0 the head's bicubic
-        return torch.lerp(base, sr, strength).clamp(0, 1)
-    return images
+    def __init__(self, model, cfg: dict):
+        self.model, self.channels = model, image_channels(cfg["data"]["mask"])
+        self._lr = self._images = None
+
+    def _bicubic_and_sr(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if lr is not self._lr:
+            lr_in = lr[:, :self.channels]
+            sr = inference.super_resolve(self.model, lr_in)
+            # the head's own skip: unclamped, align_corners=False (not the protocols' bicubic rows)
+            base = F.interpolate(lr_in.to(sr), size=sr.shape[-2:], mode="bicubic", align_corners=False)
+            self._lr, self._images = lr, (base, sr)
+        return self._images
+
+    def row(self, strength: float):
+        """lr -> bicubic + strength * (SR - bicubic), clamped to [0,1] as the model's own SR images are."""
+        def images(lr: torch.Tensor) -> torch.Tensor:
+            # lerp is exact at both ends: strength 1 gives the model's own images, 0 the head's bicubic
+            return torch.lerp(*self._bicubic_and_sr(lr), strength).clamp(0, 1)
+        return images
 
 
 def main(argv=None) -> int:
@@ -54,8 +66,9 @@ def main(argv=None) -> int:
     splits = load_test_splits(args.data, args.splits or cfg["data"]["test_splits"],
                               **{**dataset_options(cfg["data"]), "mask": True, "cache": False})
     judges = {judge.name: judge.read for judge in load_judges(args.recognizer)}
-    rows = [bicubic_row(), *(model_row(f"bicubic + {a:g} x correction", scaled_correction(model, cfg, a))
-                             for a in args.strengths), hr_row()]
+    corrections = Corrections(model, cfg)
+    rows = [bicubic_row(), *(model_row(f"bicubic + {a:g} x correction", corrections.row(a)) for a in args.strengths),
+            hr_row()]
     results = evaluate(rows, splits, judges=judges, batch_size=cfg["eval"]["batch_size"], num_workers=0,
                        protocol=cfg["eval"]["protocol"])
     print(render_all(results, list(splits)))

@@ -8,11 +8,9 @@ import torch
 
 from tsr.checkpoint import save_checkpoint
 from tsr.cli import main as tsr_main
-from tsr.config import build_config
 from tsr.data.synth import synthesize
-from tsr.models.build import build_model
 
-from test_api_and_commands import SMALL, small_checkpoint
+from test_api_and_commands import small_checkpoint
 
 spec = importlib.util.spec_from_file_location("correction_strength", "eval/correction_strength.py")
 strength = importlib.util.module_from_spec(spec)
@@ -21,9 +19,7 @@ spec.loader.exec_module(strength)
 
 def sr_checkpoint(path, *overrides):
     """An SR model whose correction of bicubic is not zero (the skip's last conv starts at zero)."""
-    cfg = build_config({}, [*SMALL, "model.parts=[sr,head]", *overrides])
-    torch.manual_seed(0)
-    model = build_model(cfg)
+    model, cfg = small_checkpoint(path, "model.parts=[sr,head]", *overrides)
     with torch.no_grad():
         for p in model["head"].net.conv_out.parameters():
             p.normal_(0, 0.05)
