@@ -32,15 +32,10 @@ if [ "$configs" = configs/demo ]; then
   limit=${ABLATION_LIMIT:-100}
   # the grid's 100-step runs validate at step 50 too, so best_acc and best_psnr can be different checkpoints
   grid_overrides=(train.val_every=50)
-  # the demo's rows beside the grid, on the same pairs: sr, its joint stages (reused from a demo run), and the
-  # control sr_more (sr trained on for the joint stages' steps with the SR loss alone: a joint stage pays only
-  # if it beats this row too)
-  stamp "control sr_more: the sr stage trained on for the joint stages' steps, SR loss only"
-  train --config configs/demo/sr_more.yaml "train.init=$runs/sr/best_psnr_model.pth"
-  for stage in joint_image joint_feature_cnn; do
-    stamp "the demo's stage $stage"
-    train --config "configs/demo/$stage.yaml" "train.init=$runs/sr+recognizer.pth"
-  done
+  # the demo's rows beside the grid, on the same pairs: sr, the control sr_more and the joint stages (reused
+  # from a demo run); launch/demo_base.sh
+  control_sr_more
+  demo_joint_stages
   # a sidernn adapter reads its own features only after an adapter stage (a 100-step stage holds too few steps for
   # a new sequence adapter; the demo's joint_feature uses the cnn adapter instead): an adapter stage with the SR
   # network frozen (configs/demo/adapter.yaml), then configs/demo/joint_feature.yaml from it for 300 steps
@@ -78,11 +73,7 @@ if [ "$configs" = configs/demo ]; then
   # two readers that learned HR blurred by another pipeline than the test LR instead of the bicubic row's images:
   # how much a verdict of one 500-step reader depends on which reader it is
   panel=(--recognizer "convctc:$runs/reader/best_acc_model.pth")
-  for reader in reader_seed2 reader_blur reader_blur_seed2; do
-    stamp "panel judge $reader"
-    train --config "configs/demo/panel/$reader.yaml"
-    panel+=(--recognizer "convctc:$runs/$reader/best_acc_model.pth")
-  done
+  panel_judges panel reader_seed2 reader_blur reader_blur_seed2
   stamp "evaluating the demo's rows on the whole test set, read by the panel of independent judges"
   evaluate --data "$test_root" --out "$results/panel" --ckpt "${demo_rows[@]}" "${panel[@]}"
 else
