@@ -28,30 +28,3 @@ stamp "merging the sr and recognizer stages into one full checkpoint"
 stamp "stage reader: the independent judge (ConvCTC, no LSTM, seed 1, HR + bicubic LR); used in no training"
 train --config configs/demo/reader.yaml
 
-# For the scripts that read the demo's rows beside other rows (ablation.sh, judges.sh):
-# the demo's joint stages from the merged checkpoint (reused when done, e.g. after launch/demo.sh)
-demo_joint_stages() {
-  local stage
-  for stage in joint_image joint_feature_cnn; do
-    stamp "the demo's stage $stage"
-    train --config "configs/demo/$stage.yaml" "train.init=$runs/sr+recognizer.pth"
-  done
-}
-# the control sr_more: sr trained on for the joint stages' images with the SR loss alone (a joint stage pays only
-# if it beats this row too)
-control_sr_more() {
-  stamp "control sr_more: the sr stage trained on for the joint stages' images, SR loss only"
-  train --config configs/demo/sr_more.yaml "train.init=$runs/sr/best_psnr_model.pth"
-}
-# panel_judges ARRAY NAME...: trains each independent judge configs/demo/panel/NAME.yaml (reused when done) and
-# appends its --recognizer flag to the array variable ARRAY
-panel_judges() {
-  local -n flags=$1
-  local reader
-  shift
-  for reader in "$@"; do
-    stamp "panel judge $reader (configs/demo/panel/$reader.yaml)"
-    train --config "configs/demo/panel/$reader.yaml"
-    flags+=(--recognizer "convctc:$runs/$reader/best_acc_model.pth")
-  done
-}

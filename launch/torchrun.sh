@@ -4,7 +4,9 @@
 #   paths   (array, may stay empty) overrides that every `train` appends, e.g. the demo's data and run folders
 # Defines nproc, `torchrun ARGS` (--standalone: a private rendezvous on this node, no MASTER_ADDR/PORT to choose
 # and no clash between jobs), `train` (tsr.train --reuse: a finished run with the same config is reused, an
-# interrupted one resumes), `evaluate` (tsr eval) and `stamp MESSAGE` (minutes since the script began).
+# interrupted one resumes), `evaluate` (tsr eval) and `stamp MESSAGE` (minutes since the script began); the demo's
+# data (demo_data) and the runs that ablation.sh and judges.sh add to the demo's (demo_joint_stages,
+# control_sr_more, panel_judges).
 nproc=${NPROC:-$("$TSR_PY" -c "import torch; print(torch.cuda.device_count() or 2)")}
 paths=()
 torchrun() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; }
@@ -25,4 +27,34 @@ demo_data() {
   paths=("data.train_roots=[$data/train]" "data.test_root=$data/test" "run.out_root=$runs")
   stamp "synthesising TextZoom-format data in $data"
   "$TSR_PY" -m tsr synth --out "$data" --train "${SYNTH_TRAIN:-20000}" --test "${SYNTH_TEST:-300}" --seed 0 --reuse
+}
+
+
+# For the scripts that read the demo's rows beside other rows (ablation.sh, judges.sh), after demo_data and the
+# demo's first stages (demo_base.sh); each run is reused when done (e.g. by launch/demo.sh).
+# The demo's joint stages, from the merged checkpoint:
+demo_joint_stages() {
+  local stage
+  for stage in joint_image joint_feature_cnn; do
+    stamp "the demo's stage $stage"
+    train --config "configs/demo/$stage.yaml" "train.init=$runs/sr+recognizer.pth"
+  done
+}
+# the control sr_more: sr trained on for the joint stages' images with the SR loss alone (a joint stage pays only
+# if it beats this row too)
+control_sr_more() {
+  stamp "control sr_more: the sr stage trained on for the joint stages' images, SR loss only"
+  train --config configs/demo/sr_more.yaml "train.init=$runs/sr/best_psnr_model.pth"
+}
+# panel_judges ARRAY NAME...: trains each independent judge configs/demo/panel/NAME.yaml (reused when done) and
+# appends its --recognizer flag to the array variable ARRAY
+panel_judges() {
+  local -n flags=$1
+  local reader
+  shift
+  for reader in "$@"; do
+    stamp "panel judge $reader (configs/demo/panel/$reader.yaml)"
+    train --config "configs/demo/panel/$reader.yaml"
+    flags+=(--recognizer "convctc:$runs/$reader/best_acc_model.pth")
+  done
 }

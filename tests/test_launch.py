@@ -63,3 +63,28 @@ def test_warm_bytecode_writes_pyc_files_where_pythondontwritebytecode_is_set(tmp
     subprocess.run([sys.executable, "-c", "import tsr.config_ranges"], check=True, timeout=60,
                    env={**env, "PYTHONPYCACHEPREFIX": str(without)})
     assert not without.exists()                          # what the setting does to any other process
+
+
+def test_panel_judges_trains_each_judge_and_appends_its_recognizer_flag(tmp_path):
+    """launch/torchrun.sh's panel_judges (ablation.sh, judges.sh): one `train` per judge config, and the caller's
+    array gains a --recognizer KIND:PATH pair per judge after what it held."""
+    log = tmp_path / "train.log"
+    script = f"""
+        source {REPO / 'launch' / 'torchrun.sh'}
+        train() {{ echo "$*" >> {log}; }}
+        runs=runs/demo
+        judges=(--recognizer crnn:a.pth)
+        panel_judges judges reader1500 reader_hr1500
+        printf '%s\\n' "${{judges[@]}}"
+    """
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, "NPROC": "2", "TSR_PY": "false"},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-6:] == [
+        "--recognizer", "crnn:a.pth",
+        "--recognizer", "convctc:runs/demo/reader1500/best_acc_model.pth",
+        "--recognizer", "convctc:runs/demo/reader_hr1500/best_acc_model.pth"]
+    assert log.read_text().splitlines() == ["--config configs/demo/panel/reader1500.yaml",
+                                            "--config configs/demo/panel/reader_hr1500.yaml"]
+    assert all((REPO / "configs" / "demo" / "panel" / f"{name}.yaml").is_file()
+               for name in ("reader1500", "reader_blur1500", "reader_hr1500"))
