@@ -76,14 +76,14 @@ def load_judges(specs: Sequence[str], device: str | torch.device = "cpu") -> lis
     shared = {j.name for j in judges if sum(k.name == j.name for k in judges) > 1}
     for judge in judges:
         if judge.name in shared:
-            judge.name = f"{judge.name} ({_file_label(parse_spec(judge.spec)[1])})"
+            judge.name = f"{judge.name} ({file_label(parse_spec(judge.spec)[1])})"
     names = [j.name for j in judges]
     if len(set(names)) != len(names):
         raise TsrError(f"recognizers {list(specs)} give the same table label twice ({names}); give each once")
     return judges
 
 
-def _file_label(path: str) -> str:
+def file_label(path: str) -> str:
     """A checkpoint's name in a table label: its file stem, or its run folder's name when the stem is one that
     every run folder has (tsr.engine.run_folder's best_acc_model, best_psnr_model, last)."""
     from tsr.engine.run_folder import BEST_ACC, BEST_PSNR, LAST

@@ -50,9 +50,25 @@ def test_eval_command_reports_a_bad_data_root(tmp_path, capsys):
 
 
 def test_checkpoint_labels():
-    assert parse_ckpt_arg("runs/a/best_acc_model.pth") == ("runs/a/best_acc_model.pth", "best_acc_model")
+    # the file names every run folder has are labelled by their run folder
+    assert parse_ckpt_arg("runs/a/best_acc_model.pth") == ("runs/a/best_acc_model.pth", "a")
+    assert parse_ckpt_arg("runs/a/tsrn.pth") == ("runs/a/tsrn.pth", "tsrn")
     assert parse_ckpt_arg("runs/a/best.pth:sidernn-unc") == ("runs/a/best.pth", "sidernn-unc")
     assert parse_ckpt_arg("C:/runs/x.pth") == ("C:/runs/x.pth", "x")
+
+
+def test_two_checkpoints_of_one_label_are_refused_before_evaluating(tmp_path, capsys):
+    # both would be the row 'last' without run folders to tell them apart: one line, exit 2, nothing written
+    argv = ["eval", "--data", str(tmp_path), "--ckpt", "x/last.pth", "y/last.pth", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "would both be the row" not in err      # run folders differ: so do the labels (the data is what fails)
+    argv = ["eval", "--data", str(tmp_path), "--ckpt", "runs/a/last.pth", "other/a/best_psnr_model.pth",
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "runs/a/last.pth and other/a/best_psnr_model.pth would both be the row 'a'" in err
+    assert "PATH:LABEL" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_repeated_ckpt_flags_add_rows():

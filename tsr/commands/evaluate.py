@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tsr.errors import TsrError
+
 HELP = "evaluate checkpoints (and the bicubic / HR baselines) on easy/medium/hard; print and write the tables"
 
 
@@ -11,7 +13,8 @@ def add_arguments(parser):
 
     parser.add_argument("--data", required=True, help="test root holding one TextZoom LMDB per split (e.g. data/synth/test)")
     parser.add_argument("--ckpt", nargs="+", action="extend", default=[], metavar="PATH[:LABEL]",
-                        help="checkpoints to evaluate, one row each (label defaults to the file name); "
+                        help="checkpoints to evaluate, one row each (label defaults to the file name, or to the run "
+                             "folder's name for best_acc_model / best_psnr_model / last); "
                              "--ckpt A B and --ckpt A --ckpt B are the same")
     parser.add_argument("--recognizer", action="append", default=[], metavar="KIND:PATH",
                         help="a judge that reads every row: crnn:PATH, aster:PATH, moran:PATH or a tsr checkpoint with "
@@ -39,11 +42,24 @@ def add_arguments(parser):
 
 
 def parse_ckpt_arg(text: str) -> tuple[str, str]:
-    """'runs/a/best.pth:tsrn' -> ('runs/a/best.pth', 'tsrn'); without ':LABEL' the label is the file stem."""
+    """'runs/a/best.pth:tsrn' -> ('runs/a/best.pth', 'tsrn'); without ':LABEL' the label is the file stem, or the
+    run folder's name for the file names every run folder has ('runs/a/last.pth' -> 'a')."""
+    from tsr.judges import file_label
+
     path, label = text, ""
     if ":" in Path(text).name:  # a ':' in the file name part, not in a folder (or drive) before it
         path, label = text.rsplit(":", 1)
-    return path, label or Path(path).stem
+    return path, label or file_label(path)
+
+
+def unique_labels(ckpts: list[tuple[str, str]]) -> None:
+    """Two rows of one label would be summed into one row of the tables: refuse them (one line)."""
+    seen: dict[str, str] = {}
+    for path, label in ckpts:
+        if label in seen:
+            raise TsrError(f"--ckpt: {seen[label]} and {path} would both be the row '{label}'; give each a label "
+                           "of its own as PATH:LABEL")
+        seen[label] = path
 
 
 def run(args):
@@ -55,6 +71,7 @@ def run(args):
     # `--ckpt A.pth data.max_len=20`: argparse gives the override to --ckpt; the grammar takes it back
     paths, late = options.split_overrides(args.ckpt)
     ckpts = [parse_ckpt_arg(c) for c in paths]
+    unique_labels(ckpts)
     if dist.is_main():
         check_output_dir(args.out, "--out")      # before the evaluation, not after it
     # under torchrun: each rank evaluates an unpadded share, sums are all-reduced (exact counts); rank 0 writes
