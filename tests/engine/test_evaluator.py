@@ -194,3 +194,10 @@ def test_the_own_reading_is_a_judge_column_beside_the_others(test_root):
         assert results["bicubic"][split]["psnr"] is not None                        # image metrics unchanged
     assert seen["easy"]["feature-level"]["own"] == ["own"] * 4
     assert len(seen["easy"]["feature-level"]["A"]) == 4 and "own" not in seen["easy"]["HR"]
+
+
+def test_rows_of_one_name_are_refused(test_root):
+    # the evaluator keeps sums per row name: two rows of one name would have been summed into one row
+    splits = load_test_splits(test_root)
+    with pytest.raises(ValueError, match=r"rows \['bicubic'\] share a name"):
+        evaluate([bicubic_row(), hr_row(), bicubic_row()], splits, batch_size=3)

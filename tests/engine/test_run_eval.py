@@ -69,6 +69,8 @@ def test_two_checkpoints_of_one_label_are_refused_before_evaluating(tmp_path, ca
     err = capsys.readouterr().err
     assert "runs/a/last.pth and other/a/best_psnr_model.pth would both be the row 'a'" in err
     assert "PATH:LABEL" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    assert main(["eval", "--data", str(tmp_path), "--ckpt", "x/last.pth:HR", "--out", str(tmp_path / "out")]) == 2
+    assert "the HR row and x/last.pth would both be the row 'HR'" in capsys.readouterr().err
 
 
 def test_repeated_ckpt_flags_add_rows():

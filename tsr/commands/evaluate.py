@@ -53,8 +53,11 @@ def parse_ckpt_arg(text: str) -> tuple[str, str]:
 
 
 def unique_labels(ckpts: list[tuple[str, str]]) -> None:
-    """Two rows of one label would be summed into one row of the tables: refuse them (one line)."""
-    seen: dict[str, str] = {}
+    """Two rows of one label, or a checkpoint labelled as a baseline row, are refused (one line) before any work;
+    the evaluator would refuse them only after loading every checkpoint, and in no words of the command line."""
+    from tsr.engine.evaluator import bicubic_row, hr_row
+
+    seen = {row.name: f"the {row.name} row" for row in (bicubic_row(), hr_row())}
     for path, label in ckpts:
         if label in seen:
             raise TsrError(f"--ckpt: {seen[label]} and {path} would both be the row '{label}'; give each a label "

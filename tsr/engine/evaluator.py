@@ -76,6 +76,10 @@ def evaluate(rows: Sequence[Row], splits: Mapping[str, Dataset], recognizer: Opt
     """
     if judges is not None and recognizer is not None:
         raise ValueError("evaluate takes either one recognizer or a mapping of judges, not both")
+    # sums are kept per row name: two rows of one name would be summed into one row of the tables
+    repeated = sorted({row.name for row in rows if sum(other.name == row.name for other in rows) > 1})
+    if repeated:
+        raise ValueError(f"evaluate: rows {repeated} share a name; give each row a name of its own")
     device, protocol = torch.device(device), check(protocol)
     readers = dict(judges) if judges is not None else {None: recognizer} if recognizer is not None else {}
     names = list(readers) or [None]
