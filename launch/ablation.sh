@@ -33,7 +33,7 @@ if [ "$configs" = configs/demo ]; then
   # the grid's 100-step runs validate at step 50 too, so best_acc and best_psnr can be different checkpoints
   grid_overrides=(train.val_every=50)
   # the demo's rows beside the grid, on the same pairs: sr, the control sr_more and the joint stages (reused
-  # from a demo run); launch/demo_base.sh
+  # from a demo run; launch/torchrun.sh)
   control_sr_more
   demo_joint_stages
   # a sidernn adapter reads its own features only after an adapter stage (a 100-step stage holds too few steps for

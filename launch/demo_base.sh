@@ -27,4 +27,3 @@ stamp "merging the sr and recognizer stages into one full checkpoint"
 
 stamp "stage reader: the independent judge (ConvCTC, no LSTM, seed 1, HR + bicubic LR); used in no training"
 train --config configs/demo/reader.yaml
-

@@ -29,7 +29,6 @@ demo_data() {
   "$TSR_PY" -m tsr synth --out "$data" --train "${SYNTH_TRAIN:-20000}" --test "${SYNTH_TEST:-300}" --seed 0 --reuse
 }
 
-
 # For the scripts that read the demo's rows beside other rows (ablation.sh, judges.sh), after demo_data and the
 # demo's first stages (demo_base.sh); each run is reused when done (e.g. by launch/demo.sh).
 # The demo's joint stages, from the merged checkpoint:
