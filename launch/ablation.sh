@@ -2,8 +2,8 @@
 # The adapter x weighting ablation of the joint_feature stage in one command: adapter dense / mlp / sidernn /
 # sidernn+mlp x weighting avg / uncertainty, each run evaluated from its best_acc_model.pth (chosen in validation by
 # the fixed recognizer reading its SR images, eval.recognizer) and its best_psnr_model.pth, read (a) by each model
-# itself through its adapter, (b) by the fixed recognizer (the recognizer stage's CRNN, TextZoom's protocol) and,
-# on the demo data, (c) by the independent reader.
+# itself through its adapter, (b) by the fixed recognizer (TextZoom's protocol; the demo's recognizer_blur CRNN, or
+# RECOGNIZER with the full configs) and, on the demo data, (c) by the independent reader.
 # Finished runs are reused (tsr train --reuse); an interrupted one resumes.
 #   CONFIGS=configs/demo (default): demo-size models and data on CPU (2 gloo processes); first runs the demo's
 #       stages (launch/demo_base.sh, joint_image, joint_feature_cnn; reused when done), the control sr_more and the
@@ -26,12 +26,12 @@ configs=${CONFIGS:-configs/demo}
 results=${ABLATION_OUT:-eval/results/ablation}   # not $out: demo_base.sh sets that to the demo's folder
 if [ "$configs" = configs/demo ]; then
   source "$(dirname "${BASH_SOURCE[0]}")/demo_base.sh"
-  recognizer=crnn:$runs/recognizer/best_acc_model.pth   # the fixed recognizer, KIND:PATH
+  recognizer=crnn:$crnn   # the fixed recognizer, KIND:PATH (demo_base.sh)
   judges=(--recognizer "$recognizer" --recognizer "convctc:$runs/reader/best_acc_model.pth")
   test_root=$data/test
   limit=${ABLATION_LIMIT:-100}
   # the grid's 100-step runs validate at step 50 too, so best_acc and best_psnr can be different checkpoints
-  grid_overrides=(train.val_every=50)
+  grid_overrides=(train.val_every=50 "train.init=$merged")
   # the demo's rows beside the grid, on the same pairs: sr, the control sr_more and the joint stages (reused
   # from a demo run; launch/torchrun.sh)
   control_sr_more
@@ -42,7 +42,7 @@ if [ "$configs" = configs/demo ]; then
   # (configs/demo/joint_feature_adapted.yaml); the joint_feature models read their own features on the whole test
   # set (adapted/), and the judges and the panel read its images
   stamp "adapter stage: SR frozen, a new sidernn adapter + the CRNN's BiLSTMs learn to read the SR features"
-  train --config configs/demo/adapter.yaml "train.init=$runs/sr+recognizer.pth"
+  train --config configs/demo/adapter.yaml "train.init=$merged"
   stamp "joint_feature (sidernn) for 300 steps, starting from the adapter stage"
   train --config configs/demo/joint_feature_adapted.yaml "train.init=$runs/adapter/last.pth"
   adapted="$runs/joint_feature-adapted/last.pth:joint_feature, 300 steps after the adapter stage"
@@ -58,7 +58,7 @@ if [ "$configs" = configs/demo ]; then
   method() {
     local name=$1 label=$2; shift 2
     stamp "joint_image variant $name: $*"
-    train --config configs/demo/joint_image.yaml "train.init=$runs/sr+recognizer.pth" "run.name=$name" "$@"
+    train --config configs/demo/joint_image.yaml "train.init=$merged" "run.name=$name" "$@"
     method_rows+=("$runs/$name/last.pth:$label")
   }
   method method-lr1e-4 "joint_image at lr 1e-4, content 0.25" train.lr=1e-4 "train.task_weights={content: 0.25}"

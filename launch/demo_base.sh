@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sourced by demo.sh, ablation.sh and judges.sh: set-up, then the demo's first stages, each reused when already done:
-#   synthesise TextZoom-format data -> train `sr` -> train `recognizer` (the CRNN that joint training uses and that
-#   reads every row, TextZoom's protocol) -> merge them -> train `reader` (the independent judge: another family,
-#   another seed, trained on HR and bicubic-upscaled LR; it takes part in no training).
-# Defines $data $runs $out and what launch/torchrun.sh defines (train, evaluate, stamp).
+#   synthesise TextZoom-format data -> train `sr` -> train `recognizer` (a CRNN on HR) -> fine-tune it on HR and
+#   blurred HR (`recognizer_blur`: the CRNN that joint training uses and that reads every row, TextZoom's protocol)
+#   -> merge `sr` and `recognizer_blur` -> train `reader` (the independent judge: another family, another seed,
+#   trained on HR and bicubic-upscaled LR; it takes part in no training).
+# Defines $data $runs $out, $crnn (the fixed recognizer's checkpoint), $merged (the joint stages' train.init) and
+# what launch/torchrun.sh defines (train, evaluate, stamp).
 #   TSR_DEMO_DATA=data/synth     where the synthetic LMDBs go
 #   TSR_DEMO_RUNS=checkpoints/demo   run folders (must match run.out_root of configs/demo/*)
 #   TSR_DEMO_OUT=eval/results/demo   tables and pictures
@@ -21,9 +23,13 @@ train --config configs/demo/sr.yaml
 stamp "stage recognizer: CRNN on HR images"
 train --config configs/demo/recognizer.yaml
 
-stamp "merging the sr and recognizer stages into one full checkpoint"
-"$TSR_PY" -m tsr merge --sr "$runs/sr/best_psnr_model.pth" --recognizer "$runs/recognizer/best_acc_model.pth" \
-  --out "$runs/sr+recognizer.pth"
+stamp "stage recognizer_blur: the CRNN fine-tuned on HR and blurred HR (the teacher of joint training, the fixed judge)"
+train --config configs/demo/recognizer_blur.yaml "train.init=$runs/recognizer/best_acc_model.pth"
+crnn=$runs/recognizer_blur/best_acc_model.pth
+merged=$runs/sr+recognizer_blur.pth
+
+stamp "merging the sr and recognizer_blur stages into one full checkpoint"
+"$TSR_PY" -m tsr merge --sr "$runs/sr/best_psnr_model.pth" --recognizer "$crnn" --out "$merged"
 
 stamp "stage reader: the independent judge (ConvCTC, no LSTM, seed 1, HR + bicubic LR); used in no training"
 train --config configs/demo/reader.yaml

@@ -29,15 +29,14 @@ demo_data() {
   "$TSR_PY" -m tsr synth --out "$data" --train "${SYNTH_TRAIN:-20000}" --test "${SYNTH_TEST:-300}" --seed 0 --reuse
 }
 
-# For the scripts that read the demo's rows beside other rows (ablation.sh, judges.sh), after demo_data and the
-# demo's first stages (demo_base.sh); each run is reused when done (e.g. by launch/demo.sh).
-# The demo's joint stages, from the merged checkpoint:
+# For demo.sh and the scripts that read the demo's rows beside other rows (ablation.sh, judges.sh), after
+# demo_data and the demo's first stages (demo_base.sh); each run is reused when done (e.g. by launch/demo.sh).
+# The demo's joint stages, from the merged checkpoint ($merged, demo_base.sh):
 demo_joint_stages() {
-  local stage
-  for stage in joint_image joint_feature_cnn; do
-    stamp "the demo's stage $stage"
-    train --config "configs/demo/$stage.yaml" "train.init=$runs/sr+recognizer.pth"
-  done
+  stamp "stage joint_image: SR image -> frozen CRNN; content loss (CRNN features of SR vs HR) + SR loss"
+  train --config configs/demo/joint_image.yaml "train.init=$merged"
+  stamp "stage joint_feature: SR features -> cnn adapter -> the CRNN from its first pooling on; content loss on the SR image"
+  train --config configs/demo/joint_feature_cnn.yaml "train.init=$merged"
 }
 # the control sr_more: sr trained on for the joint stages' images with the SR loss alone (a joint stage pays only
 # if it beats this row too)

@@ -11,12 +11,12 @@ adapter) as one more column.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
 from tsr import inference
+from tsr.engine.run_folder import file_label
 from tsr.errors import TsrError
 from tsr.metrics.text import normalize_for_accuracy
 
@@ -81,13 +81,3 @@ def load_judges(specs: Sequence[str], device: str | torch.device = "cpu") -> lis
     if len(set(names)) != len(names):
         raise TsrError(f"recognizers {list(specs)} give the same table label twice ({names}); give each once")
     return judges
-
-
-def file_label(path: str) -> str:
-    """A checkpoint's name in a table label: its file stem, or its run folder's name when the stem is one that
-    every run folder has (tsr.engine.run_folder's best_acc_model, best_psnr_model, last)."""
-    from tsr.engine.run_folder import BEST_ACC, BEST_PSNR, LAST
-
-    file = Path(path)
-    generic = {Path(name).stem for name in (BEST_ACC, BEST_PSNR, LAST)}
-    return file.parent.name if file.stem in generic and file.parent.name else file.stem

@@ -44,7 +44,7 @@ def add_arguments(parser):
 def parse_ckpt_arg(text: str) -> tuple[str, str]:
     """'runs/a/best.pth:tsrn' -> ('runs/a/best.pth', 'tsrn'); without ':LABEL' the label is the file stem, or the
     run folder's name for the file names every run folder has ('runs/a/last.pth' -> 'a')."""
-    from tsr.judges import file_label
+    from tsr.engine.run_folder import file_label
 
     path, label = text, ""
     if ":" in Path(text).name:  # a ':' in the file name part, not in a folder (or drive) before it

@@ -38,6 +38,14 @@ def run_dir_of(cfg: dict) -> Path:
     return Path(cfg["run"]["out_root"]) / cfg["run"]["name"]
 
 
+def file_label(path: str) -> str:
+    """A checkpoint's name in a table label: its file stem, or its run folder's name when the stem is one that
+    every run folder has (best_acc_model, best_psnr_model, last)."""
+    file = Path(path)
+    generic = {Path(name).stem for name in (BEST_ACC, BEST_PSNR, LAST)}
+    return file.parent.name if file.stem in generic and file.parent.name else file.stem
+
+
 def previous_run(cfg: dict) -> str:
     """What the run folder of `cfg` holds: "none", "finished" (summary.json written) or "interrupted" (a last.pth,
     no summary). A folder holding a run made with another config is an error naming the differing keys."""
