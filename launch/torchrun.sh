@@ -35,7 +35,7 @@ demo_data() {
 demo_joint_stages() {
   stamp "stage joint_image: SR image -> frozen CRNN; content loss (CRNN features of SR vs HR) + SR loss"
   train --config configs/demo/joint_image.yaml "train.init=$merged"
-  stamp "stage joint_feature: SR features -> cnn adapter -> the CRNN from its first pooling on; content loss on the SR image"
+  stamp "stage joint_feature: SR features -> cnn adapter -> the CRNN from its first pooling on; content loss on SR"
   train --config configs/demo/joint_feature_cnn.yaml "train.init=$merged"
 }
 # the control sr_more: sr trained on for the joint stages' images with the SR loss alone (a joint stage pays only
