@@ -1,13 +1,16 @@
 """launch/setup.sh: two set-ups of one environment at once are serialised (flock), so neither uses a half-made
 venv. A stand-in python records what set-up asks of it; each step takes a moment, so unserialised runs overlap.
-Set-up byte-compiles what tsr imports even where PYTHONDONTWRITEBYTECODE is set (launch/warm_bytecode.py)."""
+Set-up byte-compiles what tsr imports even where PYTHONDONTWRITEBYTECODE is set (launch/warm_bytecode.py).
+launch/torchrun.sh's helpers for the demo's runs call `train` as they should (a stand-in train records it)."""
 import importlib.util
 import os
+import re
 import stat
 import subprocess
 import sys
 
 from trainer_helpers import REPO
+from tsr.config import load_config
 
 SHIM = """#!/usr/bin/env bash
 echo "$$ begin $1 $2" >> "$SHIM_LOG"
@@ -88,3 +91,33 @@ def test_panel_judges_trains_each_judge_and_appends_its_recognizer_flag(tmp_path
                                             "--config configs/demo/panel/reader_hr1500.yaml"]
     assert all((REPO / "configs" / "demo" / "panel" / f"{name}.yaml").is_file()
                for name in ("reader1500", "reader_blur1500", "reader_hr1500"))
+
+
+def test_demo_joint_stages_start_from_the_merged_checkpoint_the_configs_name(tmp_path):
+    """launch/torchrun.sh's demo_joint_stages (demo.sh, ablation.sh, judges.sh): both joint configs, each from
+    $merged; and the file launch/demo_base.sh merges into is the one the demo's joint configs start from when run
+    by hand (train.init), so `bash launch/train.sh --config configs/demo/joint_image.yaml` needs no override."""
+    log = tmp_path / "train.log"
+    script = f"""
+        source {REPO / 'launch' / 'torchrun.sh'}
+        train() {{ echo "$*" >> {log}; }}
+        stamp() {{ :; }}
+        merged=runs/demo/sr+recognizer_blur.pth
+        demo_joint_stages
+    """
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, "NPROC": "2", "TSR_PY": "false"},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "--config configs/demo/joint_image.yaml train.init=runs/demo/sr+recognizer_blur.pth",
+        "--config configs/demo/joint_feature_cnn.yaml train.init=runs/demo/sr+recognizer_blur.pth"]
+    base = (REPO / "launch" / "demo_base.sh").read_text()
+    merged = re.search(r'^merged=\$runs/(\S+)$', base, re.M).group(1)
+    crnn = re.search(r'^crnn=\$runs/(\S+)$', base, re.M).group(1)
+    assert re.search(r'--recognizer "\$crnn" --out "\$merged"', base)        # the fixed CRNN is what is merged
+    for stage in ("joint_image", "joint_feature_cnn", "joint_feature", "adapter"):
+        cfg = load_config(str(REPO / "configs" / "demo" / f"{stage}.yaml"))
+        assert cfg["train"]["init"] == f"checkpoints/demo/{merged}", stage
+    blur = load_config(str(REPO / "configs" / "demo" / "recognizer_blur.yaml"))
+    assert crnn == f"{blur['run']['name']}/best_acc_model.pth"
+    assert blur["train"]["rec_inputs"] == ["hr", "blurred"]
