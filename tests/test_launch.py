@@ -121,3 +121,18 @@ def test_demo_joint_stages_start_from_the_merged_checkpoint_the_configs_name(tmp
     blur = load_config(str(REPO / "configs" / "demo" / "recognizer_blur.yaml"))
     assert crnn == f"{blur['run']['name']}/best_acc_model.pth"
     assert blur["train"]["rec_inputs"] == ["hr", "blurred"]
+
+
+def test_the_control_sr_more_trains_on_as_many_images_as_joint_image():
+    """The control of the joint stages (launch/torchrun.sh's control_sr_more) is the sr stage trained on with the
+    SR loss alone for the images joint_image adds: a joint stage only pays if it beats it, not just `sr`. Both
+    configs are tuned apart (the demo's 15 minutes), so their step counts must move together."""
+    def images(stage):
+        cfg = load_config(str(REPO / "configs" / "demo" / f"{stage}.yaml"))
+        return cfg["train"]["steps"] * cfg["train"]["batch_size"] * cfg["train"]["accum_steps"], cfg
+    control, control_cfg = images("sr_more")
+    joint, joint_cfg = images("joint_image")
+    assert control == joint
+    assert control_cfg["model"]["parts"] == ["sr", "head"] and control_cfg["train"]["tasks"] == ["sr"]
+    assert control_cfg["train"]["lr"] == joint_cfg["train"]["lr"]
+    assert control_cfg["train"]["init"] == "checkpoints/demo/sr/best_psnr_model.pth"
