@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, on CPU with torchrun and 2 gloo processes (GPUs are used when present):
 #   set-up (setup.sh) -> synthesise TextZoom-format data -> train `sr` -> train `recognizer` -> fine-tune it on
-#   blurred crops too (`recognizer_blur`) -> merge `sr` and `recognizer_blur` -> train `reader` (the independent
-#   judge) -> train `joint_image` and `joint_feature` (configs/demo/joint_feature_cnn.yaml: the cnn adapter, which
-#   reads within the stage) from the merged checkpoint
+#   blurred crops too (`recognizer_blur`) -> merge `sr` and `recognizer_blur`; `reader` (the independent judge)
+#   trains beside these in the background -> train `joint_image` and `joint_feature`
+#   (configs/demo/joint_feature_cnn.yaml: the cnn adapter, which reads within the stage) from the merged checkpoint
 #   -> evaluate all in one `tsr eval` with two judges and each model's own reading, printing one ACC table per
 #   judge and the combined table: the recognizer_blur stage's CRNN (the recognizer joint training used; TextZoom's
 #   protocol), the independent reader (ConvCTC, used in no training) and `own` (joint_feature: its SR features

@@ -4,10 +4,13 @@
 #   paths   (array, may stay empty) overrides that every `train` appends, e.g. the demo's data and run folders
 # Defines nproc, `torchrun ARGS` (--standalone: a private rendezvous on this node, no MASTER_ADDR/PORT to choose
 # and no clash between jobs), `train` (tsr.train --reuse: a finished run with the same config is reused, an
-# interrupted one resumes), `evaluate` (tsr eval) and `stamp MESSAGE` (minutes since the script began); the demo's
+# interrupted one resumes), `evaluate` (tsr eval), `stamp MESSAGE` (minutes since the script began),
+# `in_background` / `wait_background` (a stage beside the next ones); the demo's
 # data (demo_data) and the runs that ablation.sh and judges.sh add to the demo's (demo_joint_stages,
 # control_sr_more, panel_judges).
-nproc=${NPROC:-$("$TSR_PY" -c "import torch; print(torch.cuda.device_count() or 2)")}
+# the GPU count comes from setup.sh's check (TSR_GPUS); asked of torch only where this file is sourced without it
+[ -n "${NPROC:-}${TSR_GPUS:-}" ] || TSR_GPUS=$("$TSR_PY" -c "import torch; print(torch.cuda.device_count())")
+nproc=${NPROC:-$(( TSR_GPUS > 0 ? TSR_GPUS : 2 ))}
 paths=()
 torchrun() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; }
 train() { torchrun -m tsr.train --reuse "$@" "${paths[@]}"; }
@@ -16,6 +19,40 @@ train() { torchrun -m tsr.train --reuse "$@" "${paths[@]}"; }
 evaluate() { torchrun -m tsr eval "$@"; }
 SECONDS=0
 stamp() { printf '[%s] %02d:%02d %s\n' "$(basename "$0" .sh)" $((SECONDS / 60)) $((SECONDS % 60)) "$1"; }
+
+# in_background NAME LOG COMMAND...: COMMAND (e.g. `train ...`) runs beside the script's next steps, its output in
+# LOG (two stages' lines interleaved would be unreadable); wait_background NAME waits for it, and fails the script
+# with the end of LOG if it failed. For a stage that nothing before its wait needs: on 2 CPU cores a second job
+# fills the cores where the first leaves them idle (start-up, validation, checkpoints, its loader's waits), and
+# each run's weights are the same as alone (deterministic ranks; demo_base.sh's reader: the same rank checksums).
+# A script that ends before the wait (an error, Ctrl-C) stops the job: it would otherwise train on unseen.
+declare -A background_pids=() background_logs=()
+in_background() {
+  local name=$1 log=$2
+  shift 2
+  mkdir -p "$(dirname "$log")"
+  "$@" > "$log" 2>&1 &
+  background_pids[$name]=$!
+  background_logs[$name]=$log
+  trap stop_background EXIT
+}
+wait_background() {
+  local name=$1
+  if ! wait "${background_pids[$name]}"; then
+    echo "[$(basename "$0" .sh)] $name failed; the end of ${background_logs[$name]}:" >&2
+    tail -n 20 "${background_logs[$name]}" >&2
+    exit 1
+  fi
+  unset "background_pids[$name]"
+}
+# the job is a subshell running torchrun: stopping torchrun (TERM) makes it stop its ranks
+stop_background() {
+  local pid
+  for pid in "${background_pids[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+}
 
 # The demo's synthetic TextZoom-format data (reused when made with the same arguments) and its run folders:
 #   TSR_DEMO_DATA=data/synth  TSR_DEMO_RUNS=checkpoints/demo (must match run.out_root of configs/demo/*)

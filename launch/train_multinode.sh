@@ -14,7 +14,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$TSR_ROOT"
 : "${NNODES:?set NNODES (the number of nodes)}"
-nproc=${NPROC_PER_NODE:-$("$TSR_PY" -c "import torch; print(torch.cuda.device_count() or 1)")}
+nproc=${NPROC_PER_NODE:-$(( TSR_GPUS > 0 ? TSR_GPUS : 1 ))}   # TSR_GPUS: setup.sh
 if [ -n "${RDZV_ENDPOINT:-}" ]; then
   rendezvous=(--rdzv_backend=c10d --rdzv_endpoint="$RDZV_ENDPOINT" --rdzv_id="${RDZV_ID:-tsr}")
 else

@@ -8,6 +8,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 
 from trainer_helpers import REPO
 from tsr.config import load_config
@@ -136,3 +137,54 @@ def test_the_control_sr_more_trains_on_as_many_images_as_joint_image():
     assert control_cfg["model"]["parts"] == ["sr", "head"] and control_cfg["train"]["tasks"] == ["sr"]
     assert control_cfg["train"]["lr"] == joint_cfg["train"]["lr"]
     assert control_cfg["train"]["init"] == "checkpoints/demo/sr/best_psnr_model.pth"
+
+
+def _bash(script: str, tmp_path, **env) -> subprocess.CompletedProcess:
+    """`script` after sourcing launch/torchrun.sh with a stand-in python (`false`: nothing may call it)."""
+    source = f"set -euo pipefail\nsource {REPO / 'launch' / 'torchrun.sh'}\n"
+    return subprocess.run(["bash", "-c", source + script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TSR_PY": "false", **env})
+
+
+def test_the_process_count_comes_from_setups_gpu_count_or_nproc(tmp_path):
+    """torchrun.sh asks torch nothing when setup.sh counted the GPUs (TSR_GPUS): 2 gloo processes without a GPU,
+    one per GPU with them, NPROC over both."""
+    counts = {(gpus, nproc): _bash('echo "$nproc"', tmp_path, TSR_GPUS=gpus, **({"NPROC": nproc} if nproc else {}))
+              for gpus, nproc in (("0", ""), ("4", ""), ("4", "3"))}
+    assert {key: done.stdout.strip() for key, done in counts.items()} == {("0", ""): "2", ("4", ""): "4",
+                                                                          ("4", "3"): "3"}
+
+
+def test_a_background_stage_writes_its_log_and_its_failure_stops_the_script(tmp_path):
+    """in_background / wait_background (demo_base.sh's reader): the job's output goes to its log, not the console;
+    a failed job fails the script at the wait, naming the job and showing its log's end."""
+    done = _bash('train() { echo "trained $*"; }\n'
+                 'in_background reader logs/reader.log train --config reader.yaml\n'
+                 'echo foreground\nwait_background reader\necho after', tmp_path, TSR_GPUS="0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["foreground", "after"]
+    assert (tmp_path / "logs" / "reader.log").read_text() == "trained --config reader.yaml\n"
+
+    failed = _bash('train() { echo "no data at data/synth"; return 3; }\n'
+                   'in_background reader reader.log train\nwait_background reader\necho after', tmp_path,
+                   TSR_GPUS="0")
+    assert failed.returncode == 1 and "after" not in failed.stdout
+    assert failed.stderr.splitlines() == ["[bash] reader failed; the end of reader.log:", "no data at data/synth"]
+
+
+def test_a_script_that_ends_before_the_wait_stops_its_background_stage(tmp_path):
+    """A launch script that fails (set -e) while a background stage trains stops that stage: it would otherwise go
+    on unseen, holding the cores (and its run folder's lock)."""
+    pid_file = tmp_path / "pid"
+    done = _bash(f'in_background reader reader.log bash -c "echo \\$\\$ > {pid_file}; exec sleep 60"\n'
+                 f'while [ ! -s {pid_file} ]; do sleep 0.05; done\nfalse\necho unreachable', tmp_path, TSR_GPUS="0")
+    assert done.returncode == 1 and "unreachable" not in done.stdout
+    pid = int(pid_file.read_text())
+    for _ in range(100):                                 # the TERM is sent at exit; give the process time to end
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"background job {pid} still runs after its script ended")
