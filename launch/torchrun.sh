@@ -25,8 +25,10 @@ stamp() { printf '[%s] %02d:%02d %s\n' "$(basename "$0" .sh)" $((SECONDS / 60)) 
 # with the end of LOG if it failed. For a stage that nothing before its wait needs: on 2 CPU cores a second job
 # fills the cores where the first leaves them idle (start-up, validation, checkpoints, its loader's waits), and
 # each run's weights are the same as alone (deterministic ranks; demo_base.sh's reader: the same rank checksums).
-# A script that ends before the wait (an error, Ctrl-C) stops the job: it would otherwise train on unseen.
-declare -A background_pids=() background_logs=()
+# A script that ends before the wait (an error, Ctrl-C) stops the job and waits for it to end (its ranks save
+# last.pth on TERM, so a re-run resumes it): it would otherwise train on unseen. (A TERM to the script itself ends
+# bash at once, as for any script: only the background job is stopped then, not a foreground stage.)
+declare -gA background_pids=() background_logs=()
 in_background() {
   local name=$1 log=$2
   shift 2
@@ -37,20 +39,22 @@ in_background() {
   trap stop_background EXIT
 }
 wait_background() {
-  local name=$1
-  if ! wait "${background_pids[$name]}"; then
-    echo "[$(basename "$0" .sh)] $name failed; the end of ${background_logs[$name]}:" >&2
+  local name=$1 pid=${background_pids[$1]} status=0
+  unset "background_pids[$name]"     # waited for: its pid may be reused, the EXIT trap must not signal it
+  wait "$pid" || status=$?
+  if [ "$status" != 0 ]; then
+    echo "[$(basename "$0" .sh)] $name failed (exit status $status); the end of ${background_logs[$name]}:" >&2
     tail -n 20 "${background_logs[$name]}" >&2
     exit 1
   fi
-  unset "background_pids[$name]"
 }
-# the job is a subshell running torchrun: stopping torchrun (TERM) makes it stop its ranks
+# The job is a subshell running a function (`train`) whose child is torchrun: TERM to that child makes torchrun
+# stop its ranks and return, then the subshell ends; TERM to the subshell only where it has no child (yet).
 stop_background() {
   local pid
   for pid in "${background_pids[@]}"; do
-    pkill -TERM -P "$pid" 2>/dev/null || true
-    kill -TERM "$pid" 2>/dev/null || true
+    pkill -TERM -P "$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
 }
 

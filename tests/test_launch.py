@@ -8,7 +8,7 @@ import re
 import stat
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 from trainer_helpers import REPO
 from tsr.config import load_config
@@ -140,24 +140,33 @@ def test_the_control_sr_more_trains_on_as_many_images_as_joint_image():
 
 
 def _bash(script: str, tmp_path, **env) -> subprocess.CompletedProcess:
-    """`script` after sourcing launch/torchrun.sh with a stand-in python (`false`: nothing may call it)."""
+    """`script` after sourcing launch/torchrun.sh with a stand-in python (`false`: nothing may call it, unless the
+    test names another), NPROC and TSR_GPUS only as the test sets them."""
     source = f"set -euo pipefail\nsource {REPO / 'launch' / 'torchrun.sh'}\n"
+    base = {k: v for k, v in os.environ.items() if k not in ("NPROC", "TSR_GPUS")}
     return subprocess.run(["bash", "-c", source + script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "TSR_PY": "false", **env})
+                          env={**base, "TSR_PY": "false", **env})
 
 
 def test_the_process_count_comes_from_setups_gpu_count_or_nproc(tmp_path):
     """torchrun.sh asks torch nothing when setup.sh counted the GPUs (TSR_GPUS): 2 gloo processes without a GPU,
-    one per GPU with them, NPROC over both."""
-    counts = {(gpus, nproc): _bash('echo "$nproc"', tmp_path, TSR_GPUS=gpus, **({"NPROC": nproc} if nproc else {}))
-              for gpus, nproc in (("0", ""), ("4", ""), ("4", "3"))}
-    assert {key: done.stdout.strip() for key, done in counts.items()} == {("0", ""): "2", ("4", ""): "4",
-                                                                          ("4", "3"): "3"}
+    one per GPU with them, NPROC over both; sourced without setup.sh's count, it asks the environment's python."""
+    shim = tmp_path / "python"
+    shim.write_text("#!/usr/bin/env bash\necho \"$SHIM_GPUS\"\n")
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    cases = {"no GPU": {"TSR_GPUS": "0"}, "4 GPUs": {"TSR_GPUS": "4"}, "NPROC": {"TSR_GPUS": "4", "NPROC": "3"},
+             "NPROC alone": {"NPROC": "3"},
+             "asked, 5 GPUs": {"TSR_PY": str(shim), "SHIM_GPUS": "5"},
+             "asked, none": {"TSR_PY": str(shim), "SHIM_GPUS": "0"}}
+    counts = {case: _bash('echo "$nproc"', tmp_path, **env) for case, env in cases.items()}
+    assert {case: (done.stdout.strip(), done.stderr) for case, done in counts.items()} == {
+        "no GPU": ("2", ""), "4 GPUs": ("4", ""), "NPROC": ("3", ""), "NPROC alone": ("3", ""),
+        "asked, 5 GPUs": ("5", ""), "asked, none": ("2", "")}
 
 
 def test_a_background_stage_writes_its_log_and_its_failure_stops_the_script(tmp_path):
     """in_background / wait_background (demo_base.sh's reader): the job's output goes to its log, not the console;
-    a failed job fails the script at the wait, naming the job and showing its log's end."""
+    a failed job fails the script at the wait, naming the job, its exit status and showing its log's end."""
     done = _bash('train() { echo "trained $*"; }\n'
                  'in_background reader logs/reader.log train --config reader.yaml\n'
                  'echo foreground\nwait_background reader\necho after', tmp_path, TSR_GPUS="0")
@@ -169,22 +178,30 @@ def test_a_background_stage_writes_its_log_and_its_failure_stops_the_script(tmp_
                    'in_background reader reader.log train\nwait_background reader\necho after', tmp_path,
                    TSR_GPUS="0")
     assert failed.returncode == 1 and "after" not in failed.stdout
-    assert failed.stderr.splitlines() == ["[bash] reader failed; the end of reader.log:", "no data at data/synth"]
+    assert failed.stderr.splitlines() == ["[bash] reader failed (exit status 3); the end of reader.log:",
+                                          "no data at data/synth"]
+
+
+def _ended(pid: int) -> bool:
+    """The process is gone, or a zombie (stopped, waiting to be reaped by a parent that may never do it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_a_script_that_ends_before_the_wait_stops_its_background_stage(tmp_path):
-    """A launch script that fails (set -e) while a background stage trains stops that stage: it would otherwise go
-    on unseen, holding the cores (and its run folder's lock)."""
-    pid_file = tmp_path / "pid"
-    done = _bash(f'in_background reader reader.log bash -c "echo \\$\\$ > {pid_file}; exec sleep 60"\n'
+    """A launch script that fails (set -e) while a background stage trains stops that stage and waits for it to
+    end: it would otherwise go on unseen, holding the cores and its run folder's lock. The job is a function, as
+    `train` is (a subshell between the script and the process it starts); like torchrun's ranks, which save
+    last.pth on TERM, the stand-in takes a moment to save before it exits, and the script returns only after."""
+    pid_file, saved = tmp_path / "pid", tmp_path / "saved"
+    stand_in = (f'echo $$ > {pid_file}; sleep 60 & trap "kill $!; sleep 0.5; echo last.pth > {saved}; exit 143" TERM; '
+                'wait')
+    done = _bash(f"job() {{ bash -c '{stand_in}'; }}\n"
+                 'in_background reader reader.log job\n'
                  f'while [ ! -s {pid_file} ]; do sleep 0.05; done\nfalse\necho unreachable', tmp_path, TSR_GPUS="0")
     assert done.returncode == 1 and "unreachable" not in done.stdout
+    assert saved.read_text() == "last.pth\n"            # the script waited for the job to save and end
     pid = int(pid_file.read_text())
-    for _ in range(100):                                 # the TERM is sent at exit; give the process time to end
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(f"background job {pid} still runs after its script ended")
+    assert _ended(pid), f"background job {pid} still runs after its script ended"
