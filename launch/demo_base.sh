@@ -38,4 +38,4 @@ stamp "merging the sr and recognizer_blur stages into one full checkpoint"
 "$TSR_PY" -m tsr merge --sr "$runs/sr/best_psnr_model.pth" --recognizer "$crnn" --out "$merged"
 
 wait_background reader
-stamp "stage reader done"
+stamp "stage reader: $(tail -n 1 "$out/reader.log")"   # its last line: done (steps, images/s) or reused
