@@ -1,7 +1,8 @@
 """launch/setup.sh: two set-ups of one environment at once are serialised (flock), so neither uses a half-made
 venv. A stand-in python records what set-up asks of it; each step takes a moment, so unserialised runs overlap.
 Set-up byte-compiles what tsr imports even where PYTHONDONTWRITEBYTECODE is set (launch/warm_bytecode.py).
-launch/torchrun.sh's helpers for the demo's runs call `train` as they should (a stand-in train records it)."""
+launch/torchrun.sh's helpers for the demo's runs call `train` as they should (a stand-in train records it), count
+the processes, and run a stage in the background (its log, its failure, stopped with its script)."""
 import importlib.util
 import os
 import re
@@ -69,20 +70,26 @@ def test_warm_bytecode_writes_pyc_files_where_pythondontwritebytecode_is_set(tmp
     assert not without.exists()                          # what the setting does to any other process
 
 
+def _bash(script: str, tmp_path, **env) -> subprocess.CompletedProcess:
+    """`script` after sourcing launch/torchrun.sh (set -euo pipefail, as the launch scripts) with a stand-in python
+    (`false`: nothing may call it, unless the test names another), NPROC and TSR_GPUS only as the test sets them."""
+    source = f"set -euo pipefail\nsource {REPO / 'launch' / 'torchrun.sh'}\n"
+    base = {k: v for k, v in os.environ.items() if k not in ("NPROC", "TSR_GPUS")}
+    return subprocess.run(["bash", "-c", source + script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                          env={**base, "TSR_PY": "false", **env})
+
+
 def test_panel_judges_trains_each_judge_and_appends_its_recognizer_flag(tmp_path):
     """launch/torchrun.sh's panel_judges (ablation.sh, judges.sh): one `train` per judge config, and the caller's
     array gains a --recognizer KIND:PATH pair per judge after what it held."""
     log = tmp_path / "train.log"
-    script = f"""
-        source {REPO / 'launch' / 'torchrun.sh'}
+    done = _bash(f"""
         train() {{ echo "$*" >> {log}; }}
         runs=runs/demo
         judges=(--recognizer crnn:a.pth)
         panel_judges judges reader1500 reader_hr1500
         printf '%s\\n' "${{judges[@]}}"
-    """
-    done = subprocess.run(["bash", "-c", script], env={**os.environ, "NPROC": "2", "TSR_PY": "false"},
-                          capture_output=True, text=True, timeout=30)
+    """, tmp_path, NPROC="2")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-6:] == [
         "--recognizer", "crnn:a.pth",
@@ -99,15 +106,12 @@ def test_demo_joint_stages_start_from_the_merged_checkpoint_the_configs_name(tmp
     $merged; and the file launch/demo_base.sh merges into is the one the demo's joint configs start from when run
     by hand (train.init), so `bash launch/train.sh --config configs/demo/joint_image.yaml` needs no override."""
     log = tmp_path / "train.log"
-    script = f"""
-        source {REPO / 'launch' / 'torchrun.sh'}
+    done = _bash(f"""
         train() {{ echo "$*" >> {log}; }}
         stamp() {{ :; }}
         merged=runs/demo/sr+recognizer_blur.pth
         demo_joint_stages
-    """
-    done = subprocess.run(["bash", "-c", script], env={**os.environ, "NPROC": "2", "TSR_PY": "false"},
-                          capture_output=True, text=True, timeout=30)
+    """, tmp_path, NPROC="2")
     assert done.returncode == 0, done.stderr
     assert log.read_text().splitlines() == [
         "--config configs/demo/joint_image.yaml train.init=runs/demo/sr+recognizer_blur.pth",
@@ -137,15 +141,6 @@ def test_the_control_sr_more_trains_on_as_many_images_as_joint_image():
     assert control_cfg["model"]["parts"] == ["sr", "head"] and control_cfg["train"]["tasks"] == ["sr"]
     assert control_cfg["train"]["lr"] == joint_cfg["train"]["lr"]
     assert control_cfg["train"]["init"] == "checkpoints/demo/sr/best_psnr_model.pth"
-
-
-def _bash(script: str, tmp_path, **env) -> subprocess.CompletedProcess:
-    """`script` after sourcing launch/torchrun.sh with a stand-in python (`false`: nothing may call it, unless the
-    test names another), NPROC and TSR_GPUS only as the test sets them."""
-    source = f"set -euo pipefail\nsource {REPO / 'launch' / 'torchrun.sh'}\n"
-    base = {k: v for k, v in os.environ.items() if k not in ("NPROC", "TSR_GPUS")}
-    return subprocess.run(["bash", "-c", source + script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**base, "TSR_PY": "false", **env})
 
 
 def test_the_process_count_comes_from_setups_gpu_count_or_nproc(tmp_path):
