@@ -10,6 +10,7 @@
 #   TSR_DEMO_RUNS=checkpoints/demo   run folders (must match run.out_root of configs/demo/*)
 #   TSR_DEMO_OUT=eval/results/demo   tables and pictures
 #   NPROC                        torchrun processes (default: one per GPU, 2 on CPU)
+#   STEPS_X=K                    every stage trains K times its steps (launch/torchrun.sh; e.g. on a GPU)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"

@@ -2,6 +2,8 @@
 # Sourced by the launch scripts after setup.sh: the one way they start tsr on this node, and their time stamps.
 #   NPROC   processes on this node (default: one per visible GPU, nccl; 2 gloo processes on a CPU-only machine)
 #   paths   (array, may stay empty) overrides that every `train` appends, e.g. the demo's data and run folders
+#   STEPS_X=K  every `train` runs K times its config's train.steps (the cosine schedules stretch with it): the demo's
+#              stages trained longer, e.g. on a GPU where the CPU demo's steps take seconds; K=1 (default) as written
 # Defines nproc, `torchrun ARGS` (--standalone: a private rendezvous on this node, no MASTER_ADDR/PORT to choose
 # and no clash between jobs), `train` (tsr.train --reuse: a finished run with the same config is reused, an
 # interrupted one resumes), `evaluate` (tsr eval), `stamp MESSAGE` (minutes since the script began),
@@ -13,7 +15,29 @@
 nproc=${NPROC:-$(( TSR_GPUS > 0 ? TSR_GPUS : 2 ))}
 paths=()
 torchrun() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; }
-train() { torchrun -m tsr.train --reuse "$@" "${paths[@]}"; }
+train() {
+  local steps
+  steps=$(scaled_steps "$@") || return
+  torchrun -m tsr.train --reuse "$@" "${paths[@]}" ${steps:+"$steps"}
+}
+# scaled_steps ARGS: train.steps=K x the steps that `tsr config` resolves for train's ARGS (--dry-run set aside),
+# where STEPS_X=K is set and not 1; nothing printed and a failure where they resolve to no steps
+scaled_steps() {
+  [ "${STEPS_X:-1}" != 1 ] || return 0
+  [[ $STEPS_X =~ ^[1-9][0-9]*$ ]] || { echo "STEPS_X must be a whole number >= 1, got '$STEPS_X'" >&2; return 2; }
+  local arg args=() steps
+  for arg in "$@"; do
+    case $arg in
+      --dry-run) ;;
+      --resume|--resume=*) echo "STEPS_X: a resumed run keeps its checkpoint's steps; unset STEPS_X to resume" >&2; return 2 ;;
+      *) args+=("$arg") ;;
+    esac
+  done
+  steps=$("$TSR_PY" -m tsr config "${args[@]}" "${paths[@]}" | "$TSR_PY" -c \
+    "import sys, yaml; print(yaml.safe_load(sys.stdin)['train']['steps'])" 2>/dev/null) || steps=
+  [[ $steps =~ ^[0-9]+$ ]] || { echo "STEPS_X: no train.steps resolved for: $*" >&2; return 2; }
+  echo "train.steps=$((steps * STEPS_X))"
+}
 # tsr eval under torchrun too: each rank reads whole batches with one thread; same tables as one process, which
 # took 4x as long with 2 threads on a busy 2-core machine (TSRN's GRUs and small convs scale poorly over threads)
 evaluate() { torchrun -m tsr eval "$@"; }

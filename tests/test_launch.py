@@ -1,8 +1,9 @@
 """launch/setup.sh: two set-ups of one environment at once are serialised (flock), so neither uses a half-made
 venv. A stand-in python records what set-up asks of it; each step takes a moment, so unserialised runs overlap.
-Set-up byte-compiles what tsr imports even where PYTHONDONTWRITEBYTECODE is set (launch/warm_bytecode.py).
+Set-up byte-compiles what tsr imports even where PYTHONDONTWRITEBYTECODE is set (launch/warm_bytecode.py), and
+takes a TSR_PYTHON as it is.
 launch/torchrun.sh's helpers for the demo's runs call `train` as they should (a stand-in train records it), count
-the processes, and run a stage in the background (its log, its failure, stopped with its script)."""
+the processes, scale the steps (STEPS_X), and run a stage in the background (its log, its failure, stopped with its script)."""
 import importlib.util
 import os
 import re
@@ -29,7 +30,7 @@ def test_concurrent_setups_are_serialised(tmp_path):
     shim.write_text(SHIM)
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
     log = tmp_path / "log"
-    env = {**os.environ, "PYTHON": str(shim), "TSR_VENV": str(tmp_path / "venv"), "SHIM_LOG": str(log)}
+    env = {**_without_tsr_python(), "PYTHON": str(shim), "TSR_VENV": str(tmp_path / "venv"), "SHIM_LOG": str(log)}
     runs = [subprocess.Popen(["bash", "-c", f"source {REPO / 'launch' / 'setup.sh'}"], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
     for run in runs:
@@ -42,6 +43,67 @@ def test_concurrent_setups_are_serialised(tmp_path):
     assert asked.count("-m venv") == 1          # the second set-up found the first one's environment
     assert asked.count("-m pip") == 2           # ... and its install stamp: requirements + the editable tsr, once
     assert asked.count(f"{REPO / 'launch' / 'warm_bytecode.py'}") == 1     # byte-compiled once, after the install
+
+
+def _without_tsr_python() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "TSR_PYTHON"}
+
+
+def test_tsr_python_is_used_as_it_is_with_nothing_installed(tmp_path):
+    """TSR_PYTHON (a cluster's own environment, the GPU image without internet): set-up makes no venv and installs
+    nothing; it only runs its check with that interpreter, and tsr comes from the repository (PYTHONPATH)."""
+    shim = tmp_path / "python"
+    shim.write_text(SHIM)
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "log"
+    env = {**_without_tsr_python(), "TSR_PYTHON": str(shim), "TSR_VENV": str(tmp_path / "venv"),
+           "SHIM_LOG": str(log), "PYTHONPATH": "/elsewhere"}
+    done = subprocess.run(["bash", "-c", f"source {REPO / 'launch' / 'setup.sh'}; echo \"$TSR_PY|$PYTHONPATH\""],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{shim}|{REPO}:/elsewhere"
+    assert [line.split()[2] for line in log.read_text().splitlines()[::2]] == ["-c"]    # the check alone
+    assert not (tmp_path / "venv").exists()
+    # a relative TSR_PYTHON becomes absolute: the launch scripts cd to the repository after set-up
+    done = subprocess.run(["bash", "-c", f"source {REPO / 'launch' / 'setup.sh'}; echo \"$TSR_PY\""], cwd=tmp_path,
+                          env={**env, "TSR_PYTHON": "./python"}, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, f"{tmp_path}/./python"), done.stderr
+
+
+def test_steps_x_multiplies_each_stages_resolved_steps(tmp_path):
+    """STEPS_X=K: every `train` gets train.steps = K x what its config and overrides resolve to (the demo's stages
+    trained longer); 1 adds nothing; anything but a whole number >= 1 stops the script before torchrun."""
+    sr = REPO / "configs" / "demo" / "sr.yaml"
+    steps = load_config(str(sr))["train"]["steps"]
+    script = f"""
+        torchrun() {{ echo "torchrun $*"; }}
+        paths=(run.out_root=runs)
+        train --config {sr}
+        train --config {sr} train.steps=10
+    """
+    runs = {k: _bash(script, tmp_path, TSR_PY=sys.executable, NPROC="1", **({"STEPS_X": k} if k else {}))
+            for k in ("", "1", "4")}
+    assert {k: (done.returncode, done.stdout.splitlines()) for k, done in runs.items()} == {
+        "": (0, [f"torchrun -m tsr.train --reuse --config {sr} run.out_root=runs",
+                 f"torchrun -m tsr.train --reuse --config {sr} train.steps=10 run.out_root=runs"]),
+        "1": (0, [f"torchrun -m tsr.train --reuse --config {sr} run.out_root=runs",
+                  f"torchrun -m tsr.train --reuse --config {sr} train.steps=10 run.out_root=runs"]),
+        "4": (0, [f"torchrun -m tsr.train --reuse --config {sr} run.out_root=runs train.steps={4 * steps}",
+                  f"torchrun -m tsr.train --reuse --config {sr} train.steps=10 run.out_root=runs train.steps=40"])}
+    for bad in ("0", "x", "1.5"):
+        done = _bash(script, tmp_path, TSR_PY=sys.executable, NPROC="1", STEPS_X=bad)
+        assert (done.returncode, done.stdout) == (2, ""), bad
+        assert done.stderr.strip() == f"STEPS_X must be a whole number >= 1, got '{bad}'"
+    # a config that resolves to no steps stops the script too, before torchrun (not train.steps=0)
+    done = _bash("torchrun() { echo torchrun; }\ntrain --config missing.yaml", tmp_path, TSR_PY=sys.executable,
+                 NPROC="1", STEPS_X="4")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "missing.yaml" in done.stderr and done.stderr.strip().endswith(
+        "STEPS_X: no train.steps resolved for: --config missing.yaml")
+    done = _bash("torchrun() { echo torchrun; }\ntrain --resume runs/sr/last.pth", tmp_path, TSR_PY=sys.executable,
+                 NPROC="1", STEPS_X="4")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.strip() == "STEPS_X: a resumed run keeps its checkpoint's steps; unset STEPS_X to resume"
 
 
 def test_warm_bytecode_writes_pyc_files_where_pythondontwritebytecode_is_set(tmp_path, monkeypatch):
@@ -74,7 +136,7 @@ def _bash(script: str, tmp_path, **env) -> subprocess.CompletedProcess:
     """`script` after sourcing launch/torchrun.sh (set -euo pipefail, as the launch scripts) with a stand-in python
     (`false`: nothing may call it, unless the test names another), NPROC and TSR_GPUS only as the test sets them."""
     source = f"set -euo pipefail\nsource {REPO / 'launch' / 'torchrun.sh'}\n"
-    base = {k: v for k, v in os.environ.items() if k not in ("NPROC", "TSR_GPUS")}
+    base = {k: v for k, v in os.environ.items() if k not in ("NPROC", "TSR_GPUS", "STEPS_X")}
     return subprocess.run(["bash", "-c", source + script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
                           env={**base, "TSR_PY": "false", **env})
 
