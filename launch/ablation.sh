@@ -80,9 +80,8 @@ else
   source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
   source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
   cd "$TSR_ROOT"
-  key() { "$TSR_PY" -c "from tsr.config import load_config; print(load_config('$configs/joint_feature.yaml')$1)"; }
-  runs=$(key "['run']['out_root']")
-  test_root=$(key "['data']['test_root']")
+  runs=$("$TSR_PY" -m tsr config --config "$configs/joint_feature.yaml" --get run.out_root)
+  test_root=$("$TSR_PY" -m tsr config --config "$configs/joint_feature.yaml" --get data.test_root)
   recognizer=${RECOGNIZER:-$runs/recognizer/best_acc_model.pth}
   judges=(--recognizer "$recognizer")
   limit=${ABLATION_LIMIT:-}

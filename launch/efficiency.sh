@@ -27,8 +27,7 @@ if [[ $configs == configs/demo ]]; then
 else
   runs=checkpoints
   recognizer=${RECOGNIZER:?"set RECOGNIZER=crnn.pth (e.g. crnn.pytorch's weights) for the full configs"}
-  test_root=$("$TSR_PY" -m tsr config --config "$configs/sr.yaml" | "$TSR_PY" -c \
-    "import sys, yaml; print(yaml.safe_load(sys.stdin)['data']['test_root'])")
+  test_root=$("$TSR_PY" -m tsr config --config "$configs/sr.yaml" --get data.test_root)
 fi
 steps=(${STEPS:+train.steps=$STEPS})
 ckpts=()

@@ -33,8 +33,7 @@ scaled_steps() {
       *) args+=("$arg") ;;
     esac
   done
-  steps=$("$TSR_PY" -m tsr config "${args[@]}" "${paths[@]}" | "$TSR_PY" -c \
-    "import sys, yaml; print(yaml.safe_load(sys.stdin)['train']['steps'])" 2>/dev/null) || steps=
+  steps=$("$TSR_PY" -m tsr config --get train.steps "${args[@]}" "${paths[@]}") || steps=
   [[ $steps =~ ^[0-9]+$ ]] || { echo "STEPS_X: no train.steps resolved for: $*" >&2; return 2; }
   echo "train.steps=$((steps * STEPS_X))"
 }

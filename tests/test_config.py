@@ -127,3 +127,27 @@ def test_cli_reports_config_errors_without_traceback():
     assert "Traceback" not in proc.stderr
     ok = subprocess.run([sys.executable, "-m", "tsr", "config", "run.seed=7"], capture_output=True, text=True)
     assert ok.returncode == 0 and yaml.safe_load(ok.stdout)["run"]["seed"] == 7
+
+
+def test_cli_get_prints_one_resolved_value_for_the_launch_scripts():
+    """`tsr config --get KEY` (launch/torchrun.sh's STEPS_X, ablation.sh, efficiency.sh): the value after the
+    config's _base_ chain and the overrides; a string as it is, anything else as one line of YAML; a key that is
+    not there is a one-line error naming it and what is there."""
+    sr = str(Path(__file__).resolve().parents[1] / "configs" / "demo" / "sr.yaml")
+
+    def get(*args):
+        proc = subprocess.run([sys.executable, "-m", "tsr", "config", "--config", sr, *args], capture_output=True,
+                              text=True)
+        return proc.returncode, proc.stdout, proc.stderr.strip()
+    cfg = load_config(sr)
+    assert get("--get", "train.steps") == (0, f"{cfg['train']['steps']}\n", "")
+    assert get("--get", "train.steps", "train.steps=10") == (0, "10\n", "")
+    assert get("--get", "data.test_root") == (0, f"{cfg['data']['test_root']}\n", "")
+    beta1, beta2 = cfg["train"]["betas"]
+    assert get("--get", "train.betas") == (0, f"[{beta1}, {beta2}]\n", "")
+    assert get("--get", "train.init") == (0, "null\n", "")
+    code, out, err = get("--get", "train.stepz")
+    assert (code, out) == (2, "") and err.startswith(
+        "tsr config: error: --get train.stepz: no key 'stepz' under 'train' (keys there: tasks, ")
+    assert get("--get", "train.steps.x") == (
+        2, "", "tsr config: error: --get train.steps.x: 'train.steps' is a value, not a section")
