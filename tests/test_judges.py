@@ -27,6 +27,16 @@ def test_parse_spec():
         parse_spec("crnn:")
 
 
+def test_a_mistyped_kind_is_named_as_such(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TsrError, match=r"^recognizer 'crn:x.pth': 'crn' is not a recognizer kind \(crnn \| aster \| "
+                                       r"moran \| convctc\) and no file 'crn:x.pth' exists \(expected KIND:PATH or a "
+                                       r"checkpoint path\)$"):
+        load_judge("crn:x.pth")
+    with pytest.raises(TsrError, match=r"^checkpoint runs/a:b/best.pth does not exist"):   # a path with ':' stays a path
+        load_judge("runs/a:b/best.pth")
+
+
 def test_judges_read_normalised_words(files):
     images = torch.rand(2, 4, 32, 128)
     for kind in ("crnn", "aster", "moran"):

@@ -11,6 +11,7 @@ adapter) as one more column.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -58,6 +59,11 @@ def load_judge(spec: str, device: str | torch.device = "cpu") -> Judge:
     """KIND:PATH or PATH -> a frozen judge in eval mode on `device`. TsrError (one line) when the file holds no
     recognizer, or a recognizer of another kind than KIND."""
     kind, path = parse_spec(spec)
+    prefix, sep, _ = spec.partition(":")
+    if kind is None and sep and "/" not in prefix and not Path(path).exists():
+        # 'crn:x.pth' is a mistyped kind far more often than a missing file of that name
+        raise TsrError(f"recognizer '{spec}': '{prefix}' is not a recognizer kind ({' | '.join(KINDS)}) and no file "
+                       f"'{spec}' exists (expected KIND:PATH or a checkpoint path)")
     model, cfg = inference.load(path, device=device)
     if "recognizer" not in model:
         raise TsrError(f"recognizer '{spec}': {path} holds no recognizer (parts: {sorted(model.keys())})")
