@@ -74,6 +74,30 @@ def test_out_that_is_a_file_or_a_folder_is_refused_before_any_work(inputs, tmp_p
     assert not (tmp_path / "new").exists()                     # checking creates nothing
 
 
+@pytest.mark.parametrize("command", ["merge", "convert", "quantize", "export"])
+def test_an_out_file_that_is_an_input_is_refused_and_the_input_kept(command, inputs, tmp_path, capsys):
+    """A command that reads checkpoints never writes its result over one of them (a merge written over a run's
+    last.pth would lose its optimizer and step; an ONNX file over the checkpoint would lose the weights), whatever
+    the spelling of the path: the same name, a relative one, a symbolic link."""
+    ckpt = tmp_path / "run" / "last.pth"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes((inputs / "c.pth").read_bytes())
+    link = tmp_path / "link.pth"
+    link.symlink_to(ckpt)
+    before = ckpt.read_bytes()
+    flag = {"merge": "--sr", "convert": "IN", "quantize": "--ckpt", "export": "--ckpt"}[command]
+    for out in (ckpt, tmp_path / "run" / ".." / "run" / "last.pth", link):
+        args = {"merge": ["--recognizer", str(inputs / "c.pth"), "--sr", str(ckpt)],
+                "convert": ["--from", "textzoom-tsrn", str(ckpt)],
+                "quantize": ["--ckpt", str(ckpt), "--mode", "ptq"],
+                "export": ["--ckpt", str(ckpt)]}[command]
+        assert main([command, *args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"tsr {command}: error: --out {out} is the {flag} file: writing it would replace that input; " \
+                      f"choose another --out"
+    assert ckpt.read_bytes() == before and link.resolve() == ckpt
+
+
 def test_sr_never_overwrites_its_inputs(inputs, tmp_path, capsys):
     folder = tmp_path / "images"
     folder.mkdir()

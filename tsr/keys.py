@@ -21,6 +21,8 @@ def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """A state dict saved through DDP / torch.compile wrappers -> the same tensors under the plain keys."""
     out: dict[str, Any] = {}
     for key, value in state_dict.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"state dict key {key!r} is not a string: not a state dict of parameter names")
         plain = strip_key(key)
         if plain in out:
             raise CheckpointError(f"state dict holds both '{key}' and another key that also means '{plain}'")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
 from tsr.errors import TsrError
 
@@ -21,13 +22,27 @@ def check_output_dir(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
-def check_output_file(path: str | os.PathLike, what: str) -> Path:
-    """`path` can be written as a file: not a folder, and its folder is (or can be made) writable."""
+def check_output_file(path: str | os.PathLike, what: str,
+                      inputs: Mapping[str, str | os.PathLike | None] | None = None) -> Path:
+    """`path` can be written as a file: not a folder, not one of the command's `inputs` ({flag: path}; writing
+    there would replace a file the command reads, e.g. a run's last.pth by a merge of it without its training
+    state), and its folder is (or can be made) writable."""
     path = Path(path)
     if path.is_dir():
         raise TsrError(f"{what} {path} is a folder; expected a file name (e.g. {path / 'merged.pth'})")
+    for flag, source in (inputs or {}).items():
+        if source is not None and _same_file(path, Path(source)):
+            raise TsrError(f"{what} {path} is the {flag} file: writing it would replace that input; choose another "
+                           f"{what}")
     _check_writable(path.parent, what, path)
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two names (links, '..', relative vs absolute), or two names of one file still to be made."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
 def _check_writable(folder: Path, what: str, named: Path) -> None:

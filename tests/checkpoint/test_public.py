@@ -117,3 +117,25 @@ def test_detect_public_format():
     assert detect_public_format({"format": "tsr", "model": {}}) == "tsr"
     assert detect_public_format({"weight": torch.zeros(1)}) is None
     assert detect_public_format([1, 2]) is None
+    # what the converters accept, detection accepts: nested DDP prefixes, torch.compile's _orig_mod., other keys
+    for prefix in ("module.module.", "_orig_mod.", "module._orig_mod."):
+        assert detect_public_format({f"{prefix}{k}": v for k, v in crnn_like_state().items()}) == "crnn-pytorch"
+    assert detect_public_format({**crnn_like_state(), 7: torch.zeros(1)}) == "crnn-pytorch"
+
+
+def test_values_that_are_not_the_expected_tensors_are_one_line_errors(tmp_path, capsys):
+    tsrn = REF.RefTSRN(stn=False, srb=1).state_dict()
+    with pytest.raises(CheckpointError, match=r"^w.pth: block1.0.weight should be a conv weight \[out, in, kh, kw\], "
+                                              r"got int$"):
+        infer_textzoom_tsrn_options({**tsrn, "block1.0.weight": 3}, source="w.pth")
+    with pytest.raises(CheckpointError, match=r"block1.0.weight should be a conv weight .*got a tensor of shape \[\]"):
+        infer_textzoom_tsrn_options({**tsrn, "block1.0.weight": torch.tensor(1.0)})
+    with pytest.raises(CheckpointError, match=r"^state dict key 7 is not a string"):
+        textzoom_tsrn_to_parts({**tsrn, 7: torch.zeros(1)})
+    crnn = tmp_path / "crnn.pth"
+    torch.save({**crnn_like_state(), "rnn.1.embedding.weight": 5}, crnn)
+    from tsr.cli import main
+    assert main(["convert", "--from", "crnn-pytorch", str(crnn), "--out", str(tmp_path / "c.pth")]) == 2
+    assert capsys.readouterr().err.strip() == (f"tsr convert: error: {crnn}: crnn.pytorch state dict without the "
+                                               "expected tensor 'rnn.1.embedding.weight' (found int [])")
+    assert not (tmp_path / "c.pth").exists()

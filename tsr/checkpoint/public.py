@@ -31,7 +31,7 @@ import torch
 from tsr.config import build_config, load_defaults
 from tsr.charset import ALPHABETS
 from tsr.errors import CheckpointError
-from tsr.keys import strip_prefixes
+from tsr.keys import strip_key, strip_prefixes
 from tsr.models.aster import Aster
 from tsr.models.moran import Moran
 from tsr.public_formats import ASTER, CRNN_PYTORCH, IMDN, MORAN, TEXTZOOM_TSRN
@@ -87,15 +87,24 @@ def infer_textzoom_tsrn_options(state_dict_G: Mapping[str, Any], source: str = "
         missing.append(f"block{head}.{stages}.weight")
     if missing:
         raise CheckpointError(f"{source}: expected {expected}; missing {', '.join(missing)}")
-    first = sd["block1.0.weight"]
+    first, last = (_conv_weight(sd, key, source) for key in ("block1.0.weight", f"block{head}.{stages}.weight"))
     return {
         "in_channels": int(first.shape[1]),
         "channels": int(first.shape[0]),
         "blocks": blocks,
         "stn": any(k.startswith(_STN_PREFIXES) for k in sd),
         "stages": stages,
-        "out_channels": int(sd[f"block{head}.{stages}.weight"].shape[0]),
+        "out_channels": int(last.shape[0]),
     }
+
+
+def _conv_weight(sd: Mapping, key: str, source: str) -> torch.Tensor:
+    """sd[key], checked to be a conv weight [out, in, kh, kw]: the architecture is read off its shape."""
+    value = sd[key]
+    if not isinstance(value, torch.Tensor) or value.dim() != 4:
+        what = f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise CheckpointError(f"{source}: {key} should be a conv weight [out, in, kh, kw], got {what}")
+    return value
 
 
 def textzoom_tsrn_to_parts(state_dict_G: Mapping[str, Any], source: str = "checkpoint") -> dict[str, dict]:
@@ -179,7 +188,7 @@ def judge_to_part(obj: Any, kind: str, source: str = "checkpoint") -> dict[str, 
     expected = {k: tuple(v.shape) for k, v in network().state_dict().items()}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {list(state[k].shape)} (expected {list(expected[k])})" for k in expected
+    wrong = [f"{k} {list(getattr(state[k], 'shape', ()))} (expected {list(expected[k])})" for k in expected
              if k in state and tuple(getattr(state[k], "shape", ())) != expected[k]]
     if missing or unexpected or wrong:
         problems = [f"{label} {len(keys)} (e.g. {', '.join(keys[:2])})"
@@ -222,12 +231,15 @@ def _from_textzoom(obj: Mapping, path: Path) -> dict:
 
 def _from_crnn_pytorch(obj: Mapping, path: Path) -> dict:
     state = _fill_num_batches_tracked(dict(crnn_pytorch_to_part(obj, source=str(path))))
-    try:
-        num_classes = int(state["rnn.1.embedding.weight"].shape[0])
-        hidden = int(state["rnn.0.rnn.weight_hh_l0"].shape[1])
-        in_channels = int(state["cnn.conv0.weight"].shape[1])
-    except (KeyError, IndexError) as e:
-        raise CheckpointError(f"{path}: crnn.pytorch state dict without the expected tensor {e}") from None
+    for key in ("rnn.1.embedding.weight", "rnn.0.rnn.weight_hh_l0", "cnn.conv0.weight"):
+        # the architecture is read off these shapes
+        if not isinstance(state.get(key), torch.Tensor) or state[key].dim() < 2:
+            found = "missing" if key not in state else \
+                f"found {type(state[key]).__name__} {list(getattr(state[key], 'shape', ()))}"
+            raise CheckpointError(f"{path}: crnn.pytorch state dict without the expected tensor '{key}' ({found})")
+    num_classes = int(state["rnn.1.embedding.weight"].shape[0])
+    hidden = int(state["rnn.0.rnn.weight_hh_l0"].shape[1])
+    in_channels = int(state["cnn.conv0.weight"].shape[1])
     by_classes = {len(alphabet) + 1: name for name, alphabet in ALPHABETS.items()}
     if num_classes not in by_classes:
         raise CheckpointError(f"{path}: CRNN with {num_classes} classes; tsr's alphabets give "
@@ -306,7 +318,7 @@ def detect_public_format(obj: Any) -> str | None:
         return TSR
     if "state_dict_G" in obj:
         return TEXTZOOM_TSRN
-    keys = {k[len("module."):] if isinstance(k, str) and k.startswith("module.") else k for k in obj}
+    keys = {strip_key(k) for k in obj if isinstance(k, str)}   # as the converters read them (DDP, torch.compile)
     if "block1.0.weight" in keys:
         return TEXTZOOM_TSRN
     if "cnn.conv0.weight" in keys:

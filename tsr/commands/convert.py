@@ -16,7 +16,9 @@ def add_arguments(parser):
 def run(args):
     from tsr.checkpoint import load_model_state, read_checkpoint, write_checkpoint
     from tsr.models.build import build_model
+    from tsr.outputs import check_output_file
 
+    check_output_file(args.out, "--out", inputs={"IN": args.input})
     checkpoint = read_checkpoint(args.input, expected_format=args.source_format)
     # The converted tensors must fill a model built from the inferred config exactly: that is the layout check.
     model = build_model(checkpoint["config"])

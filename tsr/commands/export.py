@@ -12,6 +12,9 @@ def add_arguments(parser):
 def run(args):
     from tsr import inference
     from tsr.export import INPUT, OUTPUT, export_onnx
+    from tsr.outputs import check_output_file
+
+    check_output_file(args.out, "--out", inputs={"--ckpt": args.ckpt})
 
     model, cfg = inference.load(args.ckpt)
     path = export_onnx(model, cfg, args.out)

@@ -20,7 +20,7 @@ def run(args):
     sources = {"sr": args.sr, "head": args.head, "recognizer": args.recognizer, "adapter": args.adapter}
     if all(value is None for value in sources.values()):
         raise TsrError("give at least one of --sr, --head, --recognizer, --adapter")
-    check_output_file(args.out, "--out")
+    check_output_file(args.out, "--out", inputs={f"--{part}": path for part, path in sources.items()})
     merged = merge_checkpoints(**sources)
     write_checkpoint(args.out, merged)
     for part, source in merged["merged_from"].items():

@@ -22,6 +22,9 @@ def add_arguments(parser):
 
 def run(args):
     from tsr.engine.quantize import quantize_checkpoint
+    from tsr.outputs import check_output_file
+
+    check_output_file(args.out, "--out", inputs={"--ckpt": args.ckpt})
 
     written = quantize_checkpoint(args.ckpt, args.mode, args.out, calib_pairs=args.calib_pairs,
                                   batch_size=args.batch_size, train_roots=args.data,
