@@ -44,6 +44,27 @@ def test_eval_limit_reads_the_first_records_of_each_split(tmp_path, capsys):
     assert "--limit: expected a whole number >= 1, got '0'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, least", [("--batch-size", "0", 1), ("--batch-size", "-5", 1),
+                                               ("--workers", "-1", 0), ("--pictures", "-1", 0),
+                                               ("--pictures-font", "0", 1)])
+def test_eval_flags_out_of_range_are_refused_before_any_work(flag, value, least, tmp_path, capsys):
+    with pytest.raises(SystemExit):   # argparse: exit 2, before the data is opened
+        main(["eval", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "out"), flag, value])
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and f": expected a whole number >= {least}, got '{value}'" in err
+
+
+def test_eval_batch_size_defaults_to_the_configs_eval_batch_size_and_splits_are_named_once(tmp_path, capsys):
+    synthesize(tmp_path / "d", n_train=0, n_test=5, seed=2, workers=1)
+    args = ["eval", "--data", str(tmp_path / "d" / "test"), "--workers", "0", "--pictures", "0"]
+    assert main([*args, "--out", str(tmp_path / "o"), "eval.batch_size=4"]) == 0
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["rows"][0]["results"]["A"]["batch_size"] == 4
+    assert main([*args, "--out", str(tmp_path / "dup"), "--splits", "easy", "easy", "hard"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"test splits ['easy', 'easy', 'hard'] name easy more than once (expected each split folder of "
+        f"{tmp_path / 'd' / 'test'} once)")
+
+
 def test_eval_command_reports_a_bad_data_root(tmp_path, capsys):
     assert main(["eval", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert "test root" in capsys.readouterr().err and not (tmp_path / "out").exists()

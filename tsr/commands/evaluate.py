@@ -26,17 +26,19 @@ def add_arguments(parser):
                                          "first checkpoint's, else tsr's defaults")
     parser.add_argument("--splits", nargs="+", default=None, help="split folder names (default: data.test_splits)")
     parser.add_argument("--out", default="eval/results", help="folder for results.md/.csv/.json/.tex")
-    options.add_batch_size(parser, None, "images per batch (None: train.batch_size of the config)")
+    options.add_batch_size(parser, None, "images per batch (None: eval.batch_size of the config, 64; the textzoom "
+                                         "protocol's PSNR/SSIM are per batch, so it changes them)")
     parser.add_argument("--limit", type=options.positive_int, default=None, metavar="N",
                         help="only the first N records of each split (quick CPU runs; the tables say how many "
                              "were read; default: all)")
-    parser.add_argument("--workers", type=int, default=None, help="data loading processes (None: data.num_workers)")
+    parser.add_argument("--workers", type=options.non_negative_int, default=None,
+                        help="data loading processes (None: data.num_workers; 0: in the main process)")
     options.add_device(parser)
-    parser.add_argument("--pictures", type=int, default=8, metavar="N",
+    parser.add_argument("--pictures", type=options.non_negative_int, default=8, metavar="N",
                         help="samples per split in pictures_<split>.png (0: no pictures)")
     parser.add_argument("--pictures-seed", type=int, default=None, metavar="S",
                         help="draw which samples the pictures show with this seed (None: the first N)")
-    parser.add_argument("--pictures-font", type=int, default=12, metavar="PX",
+    parser.add_argument("--pictures-font", type=options.positive_int, default=12, metavar="PX",
                         help="text size in the pictures (e.g. 20 for figures in papers)")
     options.add_overrides(parser, "data.max_len=20")
 

@@ -17,17 +17,26 @@ def add_device(parser, default: str = "auto") -> None:
 
 def add_batch_size(parser, default: int | None, what: str = "images per batch") -> None:
     # --batch is the old spelling of bench / profile, kept as an alias so scripts keep working
-    parser.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=default, help=what)
+    parser.add_argument("--batch-size", "--batch", dest="batch_size", type=positive_int, default=default, help=what)
 
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (e.g. --workers 0: load in the main process)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text!r}")
     return value
 
 

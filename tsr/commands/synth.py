@@ -18,13 +18,15 @@ def _counts(text: str):
 
 
 def add_arguments(parser):
+    from tsr.commands import options
+
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--train", type=int, required=True, help="number of training pairs")
+    parser.add_argument("--train", type=options.non_negative_int, required=True, help="number of training pairs")
     parser.add_argument("--test", type=_counts, required=True, metavar="N|E,M,H",
                         help="test pairs per difficulty split: one number, or easy,medium,hard "
                              "(TextZoom's sizes: 1619,1411,1343)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed and arguments: same bytes)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (None: all cores)")
+    parser.add_argument("--workers", type=options.positive_int, default=None, help="processes (None: all cores)")
     parser.add_argument("--fonts", default=None, help="folder of .ttf/.otf fonts (None: system DejaVu etc.)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace existing LMDBs")

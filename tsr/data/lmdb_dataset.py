@@ -229,6 +229,11 @@ def build_train_dataset(roots: Sequence, **kwargs) -> ConcatDataset:
 def load_test_splits(test_root, splits: Sequence[str] = ("easy", "medium", "hard"), **kwargs) -> dict:
     """{split: TextZoomLMDB} for TEST_ROOT/<split>, in the given order."""
     test_root = Path(test_root)
+    repeated = sorted({s for s in splits if list(splits).count(s) > 1})
+    if repeated:
+        # a split twice would print its column twice; the A column would still count it once
+        raise DataError(f"test splits {list(splits)} name {', '.join(repeated)} more than once (expected each split "
+                        f"folder of {test_root} once)")
     if not test_root.is_dir():
         raise DataError(f"test root {test_root} does not exist (expected a folder with {', '.join(splits)})")
     missing = [s for s in splits if not (test_root / s).exists()]

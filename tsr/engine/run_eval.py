@@ -50,7 +50,7 @@ def run_eval(data_root: str, ckpts: Sequence[tuple[str, str]] = (), recognizers:
     judges = _judges(recognizers, device, models)
     recognizer = None if judges else _pick_recognizer(models)
     rows = evaluation_rows(models, own_text=not judges or OWN in judges)
-    batch_size = batch_size or cfg["eval"]["batch_size"]
+    batch_size = cfg["eval"]["batch_size"] if batch_size is None else batch_size
     # the samples this rank sees per split: the seeded draw picks among them
     sizes = {name: sum(len(b) for b in dist.shard_batches(len(ds), batch_size)) for name, ds in datasets.items()}
     keeper = SampleKeeper(num_images if dist.is_main() and out_dir else 0, seed=pictures_seed, font_size=font_size,
