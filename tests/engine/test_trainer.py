@@ -239,3 +239,49 @@ def test_compiled_training_forward_trains_and_saves_plain_keys(data_root, tmp_pa
     assert len(compiled) == 1
     keys = read_checkpoint(tmp_path / "sr" / "last.pth")["model"]
     assert not any("_orig_mod" in k or k.startswith("module.") for k in keys)
+
+
+def test_how_often_a_run_validates_does_not_change_its_weights(data_root, tmp_path):
+    """recognizer_blur draws its blur from torch's global RNG, as the evaluator's loader draws its base seed: without
+    validation restoring the RNG state, validating every step gave other weights than validating at the end."""
+    digests = []
+    for every in (0, 1):
+        cfg = tiny_cfg("recognizer_blur", data_root, tmp_path, **{"train.init": "null", "train.steps": 3,
+                                                                   "train.val_every": every, "run.name": f"v{every}"})
+        train(cfg)
+        digests.append(tensor_digest(read_checkpoint(tmp_path / f"v{every}" / "last.pth")["model"]))
+    assert digests[0] == digests[1]
+
+
+def test_the_corrupt_sample_count_goes_on_after_a_resume(tmp_path):
+    import json
+
+    from tsr.data.lmdb_writer import write_textzoom_lmdb
+    from lmdb_records import pair
+
+    good = pair("abc")
+    write_textzoom_lmdb(tmp_path / "d" / "train", [good if i % 4 else (None, good[1], "abc") for i in range(16)])
+    for split in ("easy", "medium", "hard"):
+        write_textzoom_lmdb(tmp_path / "d" / "test" / split, [good, good])
+    cfg = tiny_cfg("sr", tmp_path / "d", tmp_path / "runs", **{"train.steps": 2, "train.batch_size": 4})
+    train(cfg)            # 4 of the 16 records have no HR image; the seeded order meets one in each step
+    resumed = tiny_cfg("sr", tmp_path / "d", tmp_path / "runs", **{"train.steps": 4, "train.batch_size": 4})
+    train(resumed, resume=str(tmp_path / "runs" / "sr"))
+    counts = [json.loads(line)["data/corrupt"] for line in (tmp_path / "runs" / "sr" / "log.jsonl").open()
+              if "data/corrupt" in line]
+    assert counts == [1, 2, 3, 4]   # cumulative across the resume (it started again at 0 before)
+
+
+def test_validation_splits_that_hold_nothing_are_refused_before_training(data_root, tmp_path):
+    from tsr.data.lmdb_writer import write_textzoom_lmdb
+    from lmdb_records import pair
+
+    with pytest.raises(DataError, match=r"no test split named for .* \(data.test_splits is empty"):
+        train(tiny_cfg("sr", data_root, tmp_path, **{"data.test_splits": "[]"}))
+    with pytest.raises(DataError, match=r"test splits \['easy', 'easy'\] name easy more than once"):
+        train(tiny_cfg("sr", data_root, tmp_path, **{"data.test_splits": "[easy,easy]"}))
+    for split, label in (("easy", "!?"), ("medium", "abc"), ("hard", "abc")):   # '!?': nothing left in 'lower'
+        write_textzoom_lmdb(tmp_path / "t" / split, [pair(label)] * 2)
+    with pytest.raises(DataError, match=r"test split 'easy' has nothing to evaluate: .*kept 0 of 2 records"):
+        train(tiny_cfg("sr", data_root, tmp_path, **{"data.test_root": tmp_path / "t"}))
+    assert not list((tmp_path / "sr").glob("*.pth"))     # refused before the first step: no checkpoint

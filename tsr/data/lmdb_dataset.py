@@ -226,9 +226,14 @@ def build_train_dataset(roots: Sequence, **kwargs) -> ConcatDataset:
     return ConcatDataset([TextZoomLMDB(root, **kwargs) for root in roots])
 
 
-def load_test_splits(test_root, splits: Sequence[str] = ("easy", "medium", "hard"), **kwargs) -> dict:
-    """{split: TextZoomLMDB} for TEST_ROOT/<split>, in the given order."""
+def load_test_splits(test_root, splits: Sequence[str] = ("easy", "medium", "hard"), allow_empty: bool = False,
+                     **kwargs) -> dict:
+    """{split: TextZoomLMDB} for TEST_ROOT/<split>, in the given order; a split with no record to read is an error
+    unless `allow_empty` (tsr bench times the evaluator on what there is)."""
     test_root = Path(test_root)
+    if not splits:
+        raise DataError(f"no test split named for {test_root} (data.test_splits is empty; expected e.g. "
+                        f"[easy, medium, hard])")
     repeated = sorted({s for s in splits if list(splits).count(s) > 1})
     if repeated:
         # a split twice would print its column twice; the A column would still count it once
@@ -241,7 +246,12 @@ def load_test_splits(test_root, splits: Sequence[str] = ("easy", "medium", "hard
         present = sorted(p.name for p in test_root.iterdir() if p.is_dir())
         raise DataError(f"test root {test_root} has no split folder {', '.join(missing)} "
                         f"(found: {', '.join(present) or 'nothing'})")
-    return {split: TextZoomLMDB(test_root / split, split=split, **kwargs) for split in splits}
+    datasets = {split: TextZoomLMDB(test_root / split, split=split, **kwargs) for split in splits}
+    for split, dataset in datasets.items():
+        # evaluation and validation alike: an empty split would leave its columns '-' and the A column without it
+        if len(dataset) == 0 and not allow_empty:
+            raise DataError(f"test split '{split}' has nothing to evaluate: {dataset.kept_summary()}")
+    return datasets
 
 
 def first_records(splits: dict, limit: Optional[int]) -> dict:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 import tsr
 from tsr.data.degrade import DEGRADATIONS, degrade
 from tsr.data.fonts import find_fonts
-from tsr.data.lmdb_writer import write_textzoom_lmdb
+from tsr.data.lmdb_writer import remove_lmdb, write_textzoom_lmdb
 from tsr.data.render import render_word
 from tsr.errors import DataError
 from tsr.io import atomic_write_text
@@ -113,6 +113,10 @@ def synthesize(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int =
     counts = {}
     for split, path, n in jobs:
         if n <= 0:
+            if overwrite:
+                # an earlier synthesis's split that this one has no records for: left in place it would still be
+                # read (training validates on every split folder of data.test_splits) though the manifest says 0
+                remove_lmdb(path)
             continue
         with _record_stream(seed, split, n, workers, fonts) as records:
             counts[split] = write_textzoom_lmdb(

@@ -29,7 +29,7 @@ from tsr.data.sampler import ResumableDistributedSampler
 from tsr.engine import console_log, fast_path
 from tsr.engine.monitor import Monitor
 from tsr.engine.optim import build_optimizer, build_scheduler
-from tsr.engine.rng import capture_rng_state
+from tsr.engine.rng import capture_rng_state, restore_rng_state
 from tsr.engine.run_folder import LAST, RunFolder
 from tsr.engine.step import OptimizerStep
 from tsr.engine.stop_signals import StopSignals, Stopped
@@ -54,6 +54,7 @@ class TrainerState:
     step: int = 0            # optimizer steps done
     epoch: int = 0
     consumed: int = 0        # samples of `epoch` this rank has used (resume skips them)
+    corrupt: int = 0         # unreadable training samples seen so far, all ranks (logged as data/corrupt)
     world_size: int = 1      # ranks that wrote this state: `consumed` is per rank, so a resume needs as many
     best_acc: Optional[float] = None
     best_acc_step: Optional[int] = None
@@ -173,7 +174,7 @@ class _Run:
             log.info("run %s: %d rank(s) on %s, global batch %d = %d/rank x %d accumulation, amp %s, channels_last %s"
                      "\n%s", self.run_dir, self.world, self.device, train["batch_size"], self.micro_batch,
                      train["accum_steps"], self.amp or "off", self.channels_last, unwrap(self.model).summary())
-        batches, throughput, corrupt = self._batches(), Throughput(), 0
+        batches, throughput = self._batches(), Throughput()
         try:
             while state.step < train["steps"]:
                 started = time.perf_counter()
@@ -181,10 +182,10 @@ class _Run:
                 # training only: validation and saving are excluded
                 throughput.add(step_images, time.perf_counter() - started)
                 state.step += 1
-                corrupt += step_corrupt
+                state.corrupt += step_corrupt
                 self.monitor.step(state.step, total, throughput.rate)
                 if state.step % train["log_every"] == 0 or state.step == train["steps"]:
-                    self._log_scalars(total, losses, throughput.rate, corrupt)
+                    self._log_scalars(total, losses, throughput.rate, state.corrupt)
                 validate = (train["val_every"] and state.step % train["val_every"] == 0) or state.step == train["steps"]
                 save = validate or state.step % train["save_every"] == 0 or self.stop_signal is not None
                 if save:
@@ -264,6 +265,16 @@ class _Run:
         self.monitor.scalars(self.state.step, values)
 
     def _validate(self) -> None:
+        # Validation leaves no trace in the RNG streams training draws from (the evaluator's loader draws its base
+        # seed from torch's, tsr.data.blur from the same): how often a run validates, which train.val_every sets and
+        # a resume may change, must not change its weights.
+        rng = capture_rng_state()
+        try:
+            self._validate_and_keep_best()
+        finally:
+            restore_rng_state(rng)
+
+    def _validate_and_keep_best(self) -> None:
         dist.broadcast_buffers(unwrap(self.model))
         results, score, pictures = self.validator.run(self.model)
         step, state = self.state.step, self.state

@@ -91,7 +91,8 @@ def bench_evaluation(cfg: dict, test_root: str, device: torch.device, limit: int
     """The evaluator over `limit` samples of each test split (all with limit 0): SR, the model's recognizer, PSNR,
     SSIM; the peak memory is that of reading one evaluation batch."""
     data = cfg["data"]
-    splits = load_test_splits(test_root, data["test_splits"], **{**dataset_options(data), "cache": False})
+    splits = load_test_splits(test_root, data["test_splits"], allow_empty=True,
+                              **{**dataset_options(data), "cache": False})
     splits = first_records(splits, limit if limit > 0 else None)
     count = sum(len(v) for v in splits.values())
     if count == 0:
