@@ -90,6 +90,48 @@ def test_one_run_folder_one_run(data_root, tmp_path, capsys):
     assert not lock.exists()                               # taken over, then released at the end
 
 
+def test_two_runs_taking_over_one_stale_lock_do_not_both_hold_it(tmp_path):
+    """B judges the lock of a dead process stale, A takes it over meanwhile; B must not remove A's new lock."""
+    import threading
+
+    from tsr.engine.run_lock import RunLock, RunLocked
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                            # a pid that no longer runs
+    stale = {"host": socket.gethostname(), "pid": dead.pid, "ticks": None, "since": "then"}
+    (tmp_path / "run.lock").write_text(json.dumps(stale))
+    a, b = RunLock(tmp_path), RunLock(tmp_path)
+    b_read, a_done, outcome = threading.Event(), threading.Event(), {}
+    read = RunLock._holder
+
+    def b_reads_then_waits(self):
+        holder = read(self)
+        if holder == stale:
+            b_read.set()
+            a_done.wait(10)                                 # B is descheduled here until A holds the lock
+        return holder
+
+    b._holder = b_reads_then_waits.__get__(b)
+
+    def b_acquires():
+        try:
+            b.acquire()
+        except RunLocked as e:
+            outcome["b"] = str(e)
+
+    thread = threading.Thread(target=b_acquires)
+    thread.start()
+    assert b_read.wait(10)
+    a.acquire()
+    a_done.set()
+    thread.join(10)
+    assert a.held and not b.held and "is in use by another run" in outcome["b"]
+    assert json.loads((tmp_path / "run.lock").read_text())["since"] != "then"      # A's lock, in place
+    assert [p.name for p in tmp_path.iterdir()] == ["run.lock"]                     # no claim file left
+    a.release()
+    assert not (tmp_path / "run.lock").exists()
+
+
 def test_train_init_that_fills_too_little_stops(data_root, tmp_path):
     wide = tiny_cfg(data_root, tmp_path, **{"model.sr.channels": 16})
     save_checkpoint(tmp_path / "wide.pth", build_model(wide), wide, step=0)

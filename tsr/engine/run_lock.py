@@ -86,17 +86,42 @@ class RunLock:
             return
         host, pid = holder.get("host"), holder.get("pid")
         if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid, holder.get("ticks")):
-            log.warning("%s: taking over the lock of process %d on %s, which no longer runs (started %s)",
-                        self.path, pid, host, holder.get("since", "?"))
-            self.path.unlink(missing_ok=True)
+            if self._remove_exactly(holder):
+                log.warning("%s: took over the lock of process %d on %s, which no longer runs (started %s)",
+                            self.path, pid, host, holder.get("since", "?"))
             return
         raise RunLocked(f"run folder {self.path.parent} is in use by another run (process {pid} on host {host}, "
                         f"since {holder.get('since', '?')}); choose another run.name, or wait for it to end. If that "
                         f"run is dead (e.g. its node crashed), delete {self.path}")
 
+    def _remove_exactly(self, holder: dict) -> bool:
+        """Remove the lock file if it still holds `holder` (the stale lock judged); True if removed. Two runs that
+        both judged one stale lock must not both remove it: the second would remove the first's new lock. So the
+        file is first renamed to a name of this process's own (atomic: of several, one gets it), then read: another
+        holder's fresh lock is put back (unless a newer one is there already) and left alone."""
+        claim = self.path.with_name(f".{LOCK}.{os.getpid()}.{time.monotonic_ns()}.claim")
+        try:
+            os.rename(self.path, claim)
+        except FileNotFoundError:
+            return False                 # removed or taken over meanwhile: creating it again decides
+        try:
+            stale = json.loads(claim.read_text()) == holder
+        except (OSError, ValueError):
+            stale = False                # empty or half-written: a new holder writing it this instant
+        if not stale:
+            try:
+                os.link(claim, self.path)     # back where it was (its holder may still be writing through its fd)
+            except OSError:
+                pass                     # a newer lock is at the path already
+        claim.unlink(missing_ok=True)
+        return stale
+
     def release(self) -> None:
+        """Remove the lock if it is still ours (a lock file of another run at the path is left alone)."""
         if self.held:
-            self.path.unlink(missing_ok=True)
+            holder = self._holder()
+            if holder is None or (holder.get("host"), holder.get("pid")) == (socket.gethostname(), os.getpid()):
+                self.path.unlink(missing_ok=True)
             self.held = False
 
     def __enter__(self) -> "RunLock":
