@@ -156,26 +156,16 @@ class _Run:
 
     def _batches(self) -> Iterator[dict]:
         """Training batches forever, epoch after epoch; state.epoch / state.consumed say where we are."""
-        carried = 0   # samples of skipped batches, counted with the next batch this rank yields
         while True:
-            whole_epoch, readable = self.state.consumed == 0, False
             self.sampler.set_epoch(self.state.epoch, start=self.state.consumed)
             self.loader_rng.manual_seed(self.cfg["run"]["seed"] * 1_000_003 + self.state.epoch * 1009 + dist.rank())
             for batch in self.loader:
                 self.state.consumed += len(batch["label"]) + batch["corrupt"]
                 if not batch["label"]:
-                    # A batch of unreadable samples only: this rank takes the next one, and its samples count as
-                    # corrupt with that one. Failing here would stop this rank alone, mid-step, and the others with
-                    # a collective's traceback; a whole epoch without one readable sample is damaged data (below).
-                    carried += batch["corrupt"]
-                    continue
-                readable = True
-                if carried:
-                    batch, carried = {**batch, "corrupt": batch["corrupt"] + carried}, 0
+                    # this rank fails alone; torchrun then stops the others (they wait in the next all-reduce)
+                    raise DataError(f"every sample of a training batch ({batch['corrupt']}) was unreadable; the "
+                                    f"LMDBs {self.cfg['data']['train_roots']} look damaged")
                 yield batch
-            if whole_epoch and not readable:
-                raise DataError(f"no training sample of a whole epoch ({carried} on this rank) was readable; the "
-                                f"LMDBs {self.cfg['data']['train_roots']} look damaged")
             self.state.epoch, self.state.consumed = self.state.epoch + 1, 0
 
     def fit(self) -> dict:
