@@ -142,10 +142,13 @@ def test_per_split_test_counts(tmp_path):
     path = tmp_path / "d" / "manifest.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "test_per_split": 2}))
     assert matches_manifest(tmp_path / "d", 0, 2, 0) and matches_manifest(tmp_path / "d", 0, [2, 2, 2], 0)
-    # made again without a split: its old LMDB goes, or training would validate on records the manifest denies
-    manifest = synthesize(tmp_path / "d", n_train=0, n_test=[3, 2, 0], seed=1, workers=1, overwrite=True)
-    assert manifest["counts"] == {"easy": 3, "medium": 2} and not (tmp_path / "d" / "test" / "hard").exists()
-    assert sorted(p.name for p in (tmp_path / "d" / "test").iterdir()) == ["easy", "medium"]   # nothing left aside
+    # made again without a split that is there: refused before anything changes (training would validate on the
+    # old split though the manifest says 0; deleting it could lose a set someone keeps on purpose)
+    before = {p: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()}
+    with pytest.raises(DataError, match=r"test/hard hold\(s\) records of an earlier synthesis, and this one writes "
+                                        r"none there; delete them, or give them a count"):
+        synthesize(tmp_path / "d", n_train=0, n_test=[3, 2, 0], seed=1, workers=1, overwrite=True)
+    assert {p: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()} == before
     with pytest.raises(ValueError, match=r"expected one count >= 0 or 3 \(easy, medium, hard\), got \[1, 2\]"):
         synthesize(tmp_path / "e", n_train=0, n_test=[1, 2])
     cmd = [sys.executable, "-m", "tsr", "synth", "--out", str(tmp_path / "f"), "--train", "0", "--test", "1,-2,3"]

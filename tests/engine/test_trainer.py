@@ -284,4 +284,3 @@ def test_validation_splits_that_hold_nothing_are_refused_before_training(data_ro
         write_textzoom_lmdb(tmp_path / "t" / split, [pair(label)] * 2)
     with pytest.raises(DataError, match=r"test split 'easy' has nothing to evaluate: .*kept 0 of 2 records"):
         train(tiny_cfg("sr", data_root, tmp_path, **{"data.test_root": tmp_path / "t"}))
-    assert not list((tmp_path / "sr").glob("*.pth"))     # refused before the first step: no checkpoint

@@ -68,16 +68,12 @@ def _write(folder: Path, records, map_size: int, commit_every: int) -> int:
     return count
 
 
-def remove_lmdb(path) -> None:
-    """Remove the LMDB folder `path` (if any) at once: renamed aside first, so it is never seen half-deleted."""
-    path = Path(path)
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-        os.replace(path, old / "data")
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _replace_dir(new: Path, path: Path) -> None:
     """Move folder `new` to `path`; an existing `path` is first renamed aside, so `path` is never half-deleted."""
-    remove_lmdb(path)
+    if not path.exists():
+        os.replace(new, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.replace(path, old / "data")
     os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)

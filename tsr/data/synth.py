@@ -22,7 +22,7 @@ from tqdm import tqdm
 import tsr
 from tsr.data.degrade import DEGRADATIONS, degrade
 from tsr.data.fonts import find_fonts
-from tsr.data.lmdb_writer import remove_lmdb, write_textzoom_lmdb
+from tsr.data.lmdb_writer import write_textzoom_lmdb
 from tsr.data.render import render_word
 from tsr.errors import DataError
 from tsr.io import atomic_write_text
@@ -106,6 +106,13 @@ def synthesize(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int =
         existing = [str(path) for _, path, n in jobs if n and path.exists()]
         if existing:
             raise DataError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace, or --reuse")
+    # An earlier synthesis's LMDB where this one writes nothing would be read as this data (training validates on
+    # every split folder) though the manifest says 0; deleting it could lose data someone meant to keep (a training
+    # set kept while the test splits are made again): it is theirs to remove.
+    stale = [str(path) for _, path, n in jobs if not n and path.exists()]
+    if stale:
+        raise DataError(f"{', '.join(stale)} hold(s) records of an earlier synthesis, and this one writes none there; "
+                        f"delete them, or give them a count, so that {out} holds one synthesis")
     # a folder being rewritten has no manifest, so an interrupted run is never taken for a complete one
     (out / "manifest.json").unlink(missing_ok=True)
     workers = max(1, workers or os.cpu_count() or 1)
@@ -113,10 +120,6 @@ def synthesize(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int =
     counts = {}
     for split, path, n in jobs:
         if n <= 0:
-            if overwrite:
-                # an earlier synthesis's split that this one has no records for: left in place it would still be
-                # read (training validates on every split folder of data.test_splits) though the manifest says 0
-                remove_lmdb(path)
             continue
         with _record_stream(seed, split, n, workers, fonts) as records:
             counts[split] = write_textzoom_lmdb(

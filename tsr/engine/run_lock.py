@@ -112,7 +112,8 @@ class RunLock:
             try:
                 os.link(claim, self.path)     # back where it was (its holder may still be writing through its fd)
             except OSError:
-                pass                     # a newer lock is at the path already
+                pass                     # a third run's lock is at the path already: the one judged is lost
+                                         # (three runs starting into one folder at once; not handled)
         claim.unlink(missing_ok=True)
         return stale
 
