@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 
 import torch
-from torch.utils.data import Subset
 
 from tsr.config import load_config
-from tsr.data.lmdb_dataset import dataset_options, load_test_splits
+from tsr.data.lmdb_dataset import dataset_options, first_records, load_test_splits
 from tsr.engine.evaluator import evaluate, hr_row
 from tsr.errors import DataError
 from tsr.judges import KINDS, LABELS, reader_for
@@ -36,8 +35,10 @@ def bench_judges(test_root: str, device: torch.device, limit: int, batch_size: i
     """-> [{name, images, seconds, images_per_s}] per judge (time inside its reading) and for the whole pass
     (loading, three readings, metrics) over the first `limit` samples of each split (all with 0)."""
     cfg = load_config()
-    splits = load_test_splits(test_root, cfg["data"]["test_splits"], **{**dataset_options(cfg["data"]), "cache": False})
-    splits = {k: Subset(v, range(min(limit, len(v)) if limit > 0 else len(v))) for k, v in splits.items()}
+    # as tsr bench's evaluation figure: an empty split is timed as what it is (load_test_splits refuses one otherwise)
+    splits = load_test_splits(test_root, cfg["data"]["test_splits"], allow_empty=True,
+                              **{**dataset_options(cfg["data"]), "cache": False})
+    splits = first_records(splits, limit if limit > 0 else None)
     count = sum(len(v) for v in splits.values())
     if count == 0:
         raise DataError(f"{test_root} holds no test samples in {', '.join(splits)}: nothing to time the judges on")
