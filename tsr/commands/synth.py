@@ -36,11 +36,8 @@ def add_arguments(parser):
 
 def run(args):
     from tsr.data.synth import matches_manifest, synthesize
-    from tsr.errors import TsrError
     from tsr.outputs import check_output_dir
 
-    if args.train < 0:
-        raise TsrError(f"--train must be >= 0, got {args.train}")
     check_output_dir(args.out, "--out")
     if args.reuse and matches_manifest(args.out, args.train, args.test, args.seed, args.fonts):
         print(f"reusing {args.out} (made with the same arguments; see {args.out}/manifest.json)")
