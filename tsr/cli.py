@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     # under torchrun every rank may report; say which
     where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
     try:
+        # numpy >= 2 imports numpy.random on first use, and a Ctrl-C that lands inside that import is lost (raised in
+        # its compiled module's init, never seen again: `tsr synth` went on writing after Ctrl-C in ~1 of 12 tries
+        # made at its first record): load it before the command starts working
+        import numpy.random  # noqa: F401
         return int(args._run(args) or 0)
     except TsrError as e:
         if str(e):   # a TsrError may set `label` / `exit_code` (a run stopped by a signal: "stopped", 128 + signal)
