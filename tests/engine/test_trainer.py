@@ -272,6 +272,20 @@ def test_the_corrupt_sample_count_goes_on_after_a_resume(tmp_path):
     assert counts == [1, 2, 3, 4]   # cumulative across the resume (it started again at 0 before)
 
 
+def test_a_training_set_with_nothing_readable_is_one_line_not_an_endless_skip(tmp_path):
+    from tsr.data.lmdb_writer import write_textzoom_lmdb
+    from lmdb_records import pair
+
+    good = pair("abc")
+    write_textzoom_lmdb(tmp_path / "d" / "train", [(None, good[1], "abc")] * 8)
+    for split in ("easy", "medium", "hard"):
+        write_textzoom_lmdb(tmp_path / "d" / "test" / split, [good])
+    cfg = tiny_cfg("sr", tmp_path / "d", tmp_path / "runs", **{"train.batch_size": 2})
+    with pytest.raises(DataError, match=r"^no sample of this rank's share of a training epoch was readable; the "
+                                        r"LMDBs \[.*/d/train'\] look damaged$"):
+        train(cfg)
+
+
 def test_validation_splits_that_hold_nothing_are_refused_before_training(data_root, tmp_path):
     from tsr.data.lmdb_writer import write_textzoom_lmdb
     from lmdb_records import pair

@@ -1,6 +1,6 @@
 """Every stage under torchrun with 2 gloo processes: trains, ranks agree, checkpoints load; kill -9 + --resume
-reproduces the uninterrupted run, and so does SIGTERM to one rank + --resume; the multi-node launcher works (2
-'nodes' on this machine)."""
+reproduces the uninterrupted run, and so does SIGTERM to one rank + --resume; an unreadable batch on one rank stops
+every rank with one line; the multi-node launcher works (2 'nodes' on this machine)."""
 import json
 import math
 import os
@@ -174,6 +174,35 @@ def test_sigterm_to_one_rank_then_resume_reproduces_the_uninterrupted_run(data_r
     assert res_sum["rank_checksums"] == ref_sum["rank_checksums"]          # every weight and buffer, bit for bit
     resumed, reference = (read_checkpoint(run / "last.pth")["model"] for run in (tmp_path / "victim", uninterrupted))
     assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+
+
+def test_an_unreadable_batch_on_one_rank_stops_every_rank_with_one_line(tmp_path):
+    """Rank 1's third batch holds nothing readable, rank 0's does: both stop before that step's update, rank 1
+    says why in one line, rank 0 says nothing (it used to end in gloo's "Connection reset by peer" traceback)."""
+    from torch.utils.data import DistributedSampler
+
+    from tsr.data.lmdb_writer import write_textzoom_lmdb
+    from lmdb_records import pair
+
+    args = ["--config", stage_config("sr"), *tiny_overrides(tmp_path / "d", tmp_path, **{
+        "train.batch_size": 2, "train.steps": 6, "train.val_every": 0})]   # one sample per rank and step
+    seed = int(subprocess.run([sys.executable, "-m", "tsr", "config", *args, "--get", "run.seed"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout)
+    rank1 = list(DistributedSampler(range(16), num_replicas=2, rank=1, shuffle=True, seed=seed, drop_last=True))
+    good = pair("abc")
+    write_textzoom_lmdb(tmp_path / "d" / "train",
+                        [(None, good[1], "abc") if i == rank1[2] else good for i in range(16)])
+    for split in ("easy", "medium", "hard"):
+        write_textzoom_lmdb(tmp_path / "d" / "test" / split, [good])
+    result = torchrun(args)
+    output = result.stdout + result.stderr
+    last = tmp_path / "sr" / "last.pth"
+    assert result.returncode != 0
+    assert (f"tsr train (rank 1): error: every sample of a training batch (1) was unreadable; the LMDBs "
+            f"['{tmp_path / 'd' / 'train'}'] look damaged; stopped before step 3's update; the last checkpoint, "
+            f"{last}, holds step 2\n") in output
+    assert "tsr train (rank 0)" not in output and "[rank0]" not in output and "[rank1]" not in output
+    assert read_checkpoint(last)["step"] == 2
 
 
 def descendants(pid: int) -> list[int]:

@@ -110,6 +110,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp is torch.float16)
         self.state = TrainerState(world_size=self.world)
         self.stop_signal: Optional[int] = None   # set by _step when any rank received SIGTERM / SIGINT
+        self.unreadable = 0   # samples of this step's all-unreadable batches on this rank (_batches, _reduce)
         if checkpoint is not None:
             self.state = TrainerState(**self.folder.restore(checkpoint, self.model, self.optimizer, self.scheduler,
                                                             self.scaler, self.world, dist.rank()))
@@ -159,13 +160,21 @@ class _Run:
         while True:
             self.sampler.set_epoch(self.state.epoch, start=self.state.consumed)
             self.loader_rng.manual_seed(self.cfg["run"]["seed"] * 1_000_003 + self.state.epoch * 1009 + dist.rank())
+            whole_epoch, readable = self.state.consumed == 0, False
             for batch in self.loader:
                 self.state.consumed += len(batch["label"]) + batch["corrupt"]
                 if not batch["label"]:
-                    # this rank fails alone; torchrun then stops the others (they wait in the next all-reduce)
-                    raise DataError(f"every sample of a training batch ({batch['corrupt']}) was unreadable; the "
-                                    f"LMDBs {self.cfg['data']['train_roots']} look damaged")
+                    # Nothing to train on. Failing here alone would leave the other ranks waiting in DDP's gradient
+                    # all-reduce until gloo / nccl fails them with a traceback: this rank runs the step on the next
+                    # readable batch instead, and _reduce stops every rank before the update (the run stops, so
+                    # the data position moved here is never saved)
+                    self.unreadable += batch["corrupt"]
+                    continue
+                readable = True
                 yield batch
+            if whole_epoch and not readable:   # (else the next epoch would skip on forever)
+                raise DataError(f"no sample of this rank's share of a training epoch was readable; the LMDBs "
+                                f"{self.cfg['data']['train_roots']} look damaged")
             self.state.epoch, self.state.consumed = self.state.epoch + 1, 0
 
     def fit(self) -> dict:
@@ -212,17 +221,30 @@ class _Run:
         # non-finite loss, or a SIGTERM / SIGINT, on any rank, so all stop together (no rank left waiting in a
         # collective)
         received = self.signals.received
-        signals = torch.tensor([received == signal.SIGTERM, received == signal.SIGINT], dtype=torch.float32)
-        reduced = dist.all_reduce_sum(torch.cat([losses, counts, signals]))
-        if reduced[-2] > 0 or reduced[-1] > 0:
-            self.stop_signal = signal.SIGTERM if reduced[-2] > 0 else signal.SIGINT
-        reduced = reduced[:-2]
+        flags = torch.tensor([received == signal.SIGTERM, received == signal.SIGINT, self.unreadable > 0],
+                             dtype=torch.float32)
+        reduced = dist.all_reduce_sum(torch.cat([losses, counts, flags]))
+        if reduced[-1] > 0:
+            self._stop_unreadable()
+        if reduced[-3] > 0 or reduced[-2] > 0:
+            self.stop_signal = signal.SIGTERM if reduced[-3] > 0 else signal.SIGINT
+        reduced = reduced[:-3]
         n_tasks = len(self.tasks.tasks)
         mean = reduced[: 1 + n_tasks] / self.world
         if not torch.isfinite(mean).all():
             self._stop_non_finite(mean)
         task_losses = {t: float(v) for t, v in zip(self.tasks.tasks, mean[1:])}
         return task_losses, float(mean[0]), int(reduced[-2]), int(reduced[-1])
+
+    def _stop_unreadable(self) -> None:
+        """A rank met a training batch with no readable sample: every rank stops before the update; the rank(s)
+        that met it say so, the others leave without a word (exit 2)."""
+        message = ""
+        if self.unreadable:
+            message = (f"every sample of a training batch ({self.unreadable}) was unreadable; the LMDBs "
+                       f"{self.cfg['data']['train_roots']} look damaged; stopped before step {self.state.step + 1}'s "
+                       f"update; {self._last_saved()}")
+        raise DataError(message)
 
     def _stop_non_finite(self, mean: torch.Tensor) -> None:
         names = ["total", *self.tasks.tasks]
