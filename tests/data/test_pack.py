@@ -24,7 +24,12 @@ def lmdb_records(path):
     return out
 
 
-def test_paired_folders_with_a_tsv_keep_the_bytes_and_labels(tmp_path):
+def pixels(data):
+    import io
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_paired_folders_with_a_tsv_keep_the_pixels_and_labels(tmp_path):
     (tmp_path / "hr").mkdir(), (tmp_path / "lr").mkdir()
     for i, name in enumerate(["a", "b"]):
         write_image(tmp_path / "hr" / f"{name}.png", (100, 30), i)
@@ -34,8 +39,10 @@ def test_paired_folders_with_a_tsv_keep_the_bytes_and_labels(tmp_path):
                  str(tmp_path / "labels.tsv"), "--out", str(tmp_path / "out")]) == 0
     records = lmdb_records(tmp_path / "out")
     assert [r[2] for r in records] == ["Hello", "world 2"]
-    assert records[0][0] == (tmp_path / "hr" / "a.png").read_bytes()
-    assert records[1][1] == (tmp_path / "lr" / "b.jpg").read_bytes()
+    # stored as PNG (TextZoom's format), pixel for pixel what the files hold (the JPEG as PIL decodes it)
+    assert records[0][0][:8] == b"\x89PNG\r\n\x1a\n" == records[1][1][:8]
+    assert np.array_equal(pixels(records[0][0]), np.asarray(Image.open(tmp_path / "hr" / "a.png")))
+    assert np.array_equal(pixels(records[1][1]), np.asarray(Image.open(tmp_path / "lr" / "b.jpg")))
     item = TextZoomLMDB(tmp_path / "out", label_filter="lower")[0]
     assert item["label"] == "hello" and tuple(item["hr"].shape) == (4, 32, 128) and tuple(item["lr"].shape) == (4, 16, 64)
 

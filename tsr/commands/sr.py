@@ -40,17 +40,10 @@ def list_images(path: str | Path, flag: str = "--input") -> list[Path]:
 
 def read_lr(file: Path, lr_size: tuple[int, int], mask: bool):
     """Image file -> LR tensor [C, h, w] prepared as the dataset prepares LR images (bicubic, [0,1], mask)."""
-    from PIL import Image
-
     from tsr.data.transforms import to_tensor
-    from tsr.errors import DataError
+    from tsr.data.user_images import open_rgb
 
-    try:
-        with Image.open(file) as image:
-            rgb = image.convert("RGB")
-    except (OSError, ValueError) as e:
-        raise DataError(f"--input file {file} is not an image PIL can read ({e})") from None
-    return to_tensor(rgb, lr_size, mask)
+    return to_tensor(open_rgb(file, "--input"), lr_size, mask)
 
 
 def output_names(files: list[Path]) -> list[str]:

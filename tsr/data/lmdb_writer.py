@@ -1,6 +1,7 @@
 """Write TextZoom-layout LMDBs: `num-samples`, `label-%09d`, `image_hr-%09d`, `image_lr-%09d`, 1-indexed."""
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -11,6 +12,13 @@ import lmdb
 
 from tsr.errors import DataError
 from tsr.io import make_temp_dir
+
+
+def png_bytes(image) -> bytes:
+    """A PIL image as the PNG bytes tsr stores in its LMDBs (TextZoom's are PNGs too)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=3)  # half the time of the default 6, 3% larger
+    return buffer.getvalue()
 
 
 def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[bytes], str]],

@@ -5,14 +5,14 @@ Pairs are matched by file stem (a.png in --hr with a.jpg in --lr). A label from 
 the last '_' of its stem ('0042_hello.png' -> 'hello'; 'hello.png' -> 'hello')."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
 
 from tsr.data.degrade import DEGRADATIONS, degrade
-from tsr.data.lmdb_writer import write_textzoom_lmdb
+from tsr.data.lmdb_writer import png_bytes, write_textzoom_lmdb
+from tsr.data.user_images import open_rgb
 from tsr.errors import DataError
 
 LEVELS = tuple(DEGRADATIONS)
@@ -65,28 +65,22 @@ def split_pairs(pairs: list, test_fraction: float, seed: int) -> tuple[list, lis
 
 def records(pairs: list, labels: Optional[dict[str, str]], level: str, seed: int,
             scale: int = 2) -> Iterator[tuple[bytes, bytes, str]]:
-    """(hr bytes, lr bytes, label) per pair; image files are stored as they are (any format PIL reads), an LR
-    made from HR by `level` (seeded per index: the same seed gives the same bytes)."""
-    from PIL import Image
-
+    """(hr bytes, lr bytes, label) per pair: each file decoded as a viewer shows it (upright, 8-bit, transparency
+    flattened: tsr.data.user_images) and stored as an RGB PNG, as TextZoom stores its images, so that a file PIL
+    cannot read is an error here, not a corrupt record in training; an LR made from HR by `level` (seeded per
+    index: the same seed gives the same bytes)."""
     for index, (hr, lr) in enumerate(pairs):
         label = label_from_name(hr) if labels is None else labels.get(hr.name, labels.get(hr.stem))
         if label is None:
             raise DataError(f"--labels has no label for {hr.name}")
+        high = open_rgb(hr, "--hr")
         if lr is not None:
-            lr_bytes = lr.read_bytes()
+            low = open_rgb(lr, "--lr")
         else:
             rng = np.random.default_rng([seed, index])
             chosen = LEVELS[rng.integers(len(LEVELS))] if level == MIXED else level
-            try:
-                with Image.open(hr) as image:
-                    low = degrade(image.convert("RGB"), chosen, rng, scale)
-            except OSError as e:
-                raise DataError(f"--hr file {hr} is not an image PIL can read ({e})") from None
-            buffer = io.BytesIO()
-            low.save(buffer, format="PNG")
-            lr_bytes = buffer.getvalue()
-        yield hr.read_bytes(), lr_bytes, label
+            low = degrade(high, chosen, rng, scale)
+        yield png_bytes(high), png_bytes(low), label
 
 
 def pack(hr_dir, out, lr_dir=None, labels_path=None, level: str = MIXED, test_fraction: float = 0.0,
