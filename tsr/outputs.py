@@ -34,8 +34,18 @@ def check_output_file(path: str | os.PathLike, what: str,
         if source is not None and _same_file(path, Path(source)):
             raise TsrError(f"{what} {path} is the {flag} file: writing it would replace that input; choose another "
                            f"{what}")
+    if path.is_file() and _is_run_folder(path.parent):
+        # a training run's own files (last.pth with its optimizer and step, best_*.pth, log.jsonl) are the run's:
+        # another command writing over one loses what no command can make again
+        raise TsrError(f"{what} {path} is a file of the training run in {path.parent}; writing it would replace the "
+                       f"run's own; choose another {what}")
     _check_writable(path.parent, what, path)
     return path
+
+
+def _is_run_folder(folder: Path) -> bool:
+    """A folder `tsr train` made: its config.yaml beside its log or checkpoint (tsr.engine.run_folder)."""
+    return (folder / "config.yaml").is_file() and any((folder / name).exists() for name in ("log.jsonl", "last.pth"))
 
 
 def _same_file(a: Path, b: Path) -> bool:

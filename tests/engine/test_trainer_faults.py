@@ -85,8 +85,9 @@ def test_one_run_folder_one_run(data_root, tmp_path, capsys):
         first.kill()                                       # kill -9: the lock stays behind, stale
         first.wait()
     assert lock.exists()
-    summary = train(tiny_cfg(data_root, tmp_path, **{"train.steps": 2}), resume=str(tmp_path / "sr"))
-    assert summary["steps"] == 2 or read_checkpoint(tmp_path / "sr" / "last.pth")["step"] >= 2
+    killed_at = read_checkpoint(tmp_path / "sr" / "last.pth")["step"]
+    summary = train(tiny_cfg(data_root, tmp_path, **{"train.steps": killed_at + 1}), resume=str(tmp_path / "sr"))
+    assert summary["steps"] == killed_at + 1
     assert not lock.exists()                               # taken over, then released at the end
 
 

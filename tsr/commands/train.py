@@ -40,22 +40,26 @@ def run(args):
         path = resolve_resume(args.resume)
         cfg = build_config(read_checkpoint(path, expected_format="tsr")["config"], args.overrides,
                            source=f"config stored in {path}")
+        # the run folder is where the checkpoint is now: the folder may have moved since, or its run.out_root be
+        # relative to another working directory
+        cfg["run"]["out_root"], cfg["run"]["name"] = str(path.parent.parent), path.parent.name
     else:
         raise TsrError("give --config CFG (a new run) or --resume RUN (continue one)")
     check_output_dir(run_dir_of(cfg), "run folder (run.out_root/run.name)")
-    if args.dry_run:
-        from tsr.engine.dry_run import dry_run
-
-        with dist.session(cfg["train"]["device"], setting="train.device") as device:
-            print(dry_run(cfg, device, dist.world_size(), args.resume))
-        return 0
     resume = args.resume
     if args.reuse and not resume:
         found = previous_run(cfg)
         if found == "finished":
-            logging.getLogger("tsr.train").info("%s: finished with this config already, reused", run_dir_of(cfg))
+            logging.getLogger("tsr.train").info("%s: finished with this config already, %s", run_dir_of(cfg),
+                                                "--reuse would keep it (dry run)" if args.dry_run else "reused")
             return 0
         if found == "interrupted":
             resume = str(run_dir_of(cfg))
+    if args.dry_run:
+        from tsr.engine.dry_run import dry_run
+
+        with dist.session(cfg["train"]["device"], setting="train.device") as device:
+            print(dry_run(cfg, device, dist.world_size(), resume))
+        return 0
     train(cfg, resume=resume)
     return 0

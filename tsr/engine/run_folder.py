@@ -11,10 +11,12 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+import yaml
 from torch import nn
 
 from tsr.checkpoint import load_model_state, read_checkpoint, save_checkpoint
 from tsr.config import ConfigError, build_config, save_config
+from tsr.config_yaml import load_yaml
 from tsr import dist
 from tsr.engine.rng import restore_rng_state
 from tsr.engine.run_lock import RunLock, RunLocked
@@ -30,8 +32,10 @@ BEST = {"acc": BEST_ACC, "psnr": BEST_PSNR}     # validation score -> the file i
 # so does the best_psnr choice.)
 SPEED_ONLY = {"data.num_workers", "data.cache"}
 # What a resumed run may change without breaking exactness: those, how long it runs and what it reports.
+# (train.steps only where the learning-rate curve does not depend on it: see _check_resume. run.out_root / run.name
+# say where the folder is, which the resumed checkpoint's own place decides: a moved folder resumes where it is.)
 RESUME_MAY_CHANGE = SPEED_ONLY | {"train.steps", "train.val_every", "train.val_limit", "train.save_every",
-                                  "train.log_every", "train.num_images"}
+                                  "train.log_every", "train.num_images", "run.out_root", "run.name"}
 
 
 def run_dir_of(cfg: dict) -> Path:
@@ -96,8 +100,11 @@ class RunFolder:
         self.lock = RunLock(self.path)
 
     def open(self, resume: Optional[str]) -> Optional[dict]:
-        """Lock the folder (a second run fails at once, on every rank), then: the checkpoint to resume from, or None
-        for a fresh run; a fresh run never overwrites another's."""
+        """Check what is asked against what the folder holds (before anything is written there), lock the folder (a
+        second run fails at once, on every rank), then: the checkpoint to resume from, or None for a fresh run; a
+        fresh run never overwrites another's."""
+        if resume is not None:
+            self._check_place(resolve_resume(resume))   # before the lock makes the folder
         problem = None
         if self.is_main:
             try:
@@ -112,24 +119,64 @@ class RunFolder:
             if removed:
                 log.info("%s: removed %d unfinished write(s) of an earlier run: %s", self.path, len(removed),
                          ", ".join(p.name for p in removed))
-        if resume is not None:
-            path = resolve_resume(resume)
-            checkpoint = read_checkpoint(path, expected_format="tsr")
-            if path.resolve().parent != self.path.resolve():
-                raise TsrError(f"--resume {path} belongs to the run folder {path.parent}, but this config's run folder "
-                               f"(run.out_root/run.name) is {self.path}; resume without --config, or start a new "
-                               f"run from its weights with train.init={path}")
-            differing = config_changes(checkpoint["config"], self.cfg, RESUME_MAY_CHANGE)
-            if differing:
-                raise TsrError(f"--resume {path}: the given config differs from the run's in {', '.join(differing[:5])}; "
-                               f"a resumed run may change only {', '.join(sorted(RESUME_MAY_CHANGE))}")
-            log.info("resuming from %s (step %d)", path, checkpoint["step"])
-            return checkpoint
+        checkpoint = self._check_resume(resume) if resume is not None else self._check_fresh()
+        if self.is_main:   # the config the folder's checkpoints continue under (a resume may lengthen the run)
+            save_config(self.cfg, self.path / "config.yaml")
+        if checkpoint is not None:
+            log.info("resuming from %s (step %d)", resolve_resume(resume), checkpoint["step"])
+        return checkpoint
+
+    def _check_place(self, path: Path) -> None:
+        if path.resolve().parent != self.path.resolve():
+            raise TsrError(f"--resume {path} belongs to the run folder {path.parent}, but this config's run folder "
+                           f"(run.out_root/run.name) is {self.path}; resume without --config, or start a new "
+                           f"run from its weights with train.init={path}")
+
+    def _check_resume(self, resume: str) -> dict:
+        """The checkpoint to resume from, once it holds a training state, of this config, short of train.steps."""
+        path = resolve_resume(resume)
+        checkpoint = read_checkpoint(path, expected_format="tsr")
+        missing = [k for k in ("optimizer", "scheduler", "trainer") if k not in checkpoint]
+        if missing:
+            raise TsrError(f"cannot resume: the checkpoint has no {missing} (a best_* or converted checkpoint holds "
+                           f"weights only; resume from {LAST}, or start a new run with train.init=PATH)")
+        differing = config_changes(checkpoint["config"], self.cfg, RESUME_MAY_CHANGE)
+        saved_train, train = checkpoint["config"].get("train", {}), self.cfg["train"]
+        if saved_train.get("steps") != train["steps"] and train["lr_schedule"] == "cosine":
+            # cosine's curve is drawn over train.steps: a resumed run with another length would match no run
+            # trained without a stop (the learning rate falls to 0, then rises again)
+            differing.insert(0, f"train.steps ({saved_train.get('steps')!r} vs {train['steps']!r}: "
+                                f"train.lr_schedule cosine depends on it)")
+        if differing:
+            raise TsrError(f"--resume {path}: the given config differs from the run's in {', '.join(differing[:5])}; "
+                           f"a resumed run may change only {', '.join(sorted(RESUME_MAY_CHANGE))} (train.steps not "
+                           f"with train.lr_schedule cosine)")
+        if checkpoint["step"] >= train["steps"]:
+            raise TsrError(f"--resume {path}: the run is at step {checkpoint['step']} and train.steps is "
+                           f"{train['steps']}: nothing to train (nothing was changed); to train it further, give "
+                           f"train.steps above {checkpoint['step']}")
+        return checkpoint
+
+    def _check_fresh(self) -> None:
+        """A fresh run takes a folder that holds no run, or one that died before saving, of this config."""
         if (self.path / LAST).exists():
             raise TsrError(f"{self.path} already holds {LAST}: continue it with --resume {self.path}, or "
                            "choose another run.name (nothing was overwritten)")
-        if self.is_main:
-            save_config(self.cfg, self.path / "config.yaml")
+        saved, logged = self.path / "config.yaml", self.path / "log.jsonl"
+        if saved.is_file() and logged.is_file() and logged.stat().st_size:
+            # a run that trained, then died before its first checkpoint: starting it again is fine, but a run of
+            # another config would mix its logs (log.jsonl, tb/, train.log) with the dead one's. (A run refused
+            # before its first step logged nothing: its config.yaml is replaced as the config is corrected.)
+            try:
+                earlier = load_yaml(saved.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                earlier = None
+            differing = (config_changes(earlier, self.cfg, SPEED_ONLY) if isinstance(earlier, dict)
+                         else ["everything (it is not a readable YAML mapping)"])
+            if differing:
+                raise TsrError(f"{self.path} holds the logs of an earlier run of another config that saved no "
+                               f"checkpoint (config.yaml differs in {', '.join(differing[:5])}); choose another "
+                               f"run.name, or remove {self.path} if that run is of no use")
         return None
 
     def close(self) -> None:
@@ -156,11 +203,7 @@ class RunFolder:
                 world: int, rank: int) -> dict:
         """Load a resume checkpoint strictly into the model, optimizer, scheduler, scaler and this rank's RNG; returns
         the trainer state dict it holds. Resuming on another number of ranks is an error."""
-        missing = [k for k in ("optimizer", "scheduler", "trainer") if k not in checkpoint]
-        if missing:
-            raise TsrError(f"cannot resume: the checkpoint has no {missing} (a best_* or converted checkpoint holds "
-                           f"weights only; resume from {LAST}, or start a new run with train.init=PATH)")
-        load_model_state(model, checkpoint["model"], strict=True, source="resume")
+        load_model_state(model, checkpoint["model"], strict=True, source="resume")   # (open checked its keys)
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         if "scaler" in checkpoint and scaler.is_enabled():
