@@ -124,6 +124,40 @@ def test_writer_is_atomic_and_overwrites_only_when_asked(tmp_path):
         write_textzoom_lmdb(tmp_path / "db2", [(b"", b"", None)])
 
 
+def test_overwrite_replaces_only_an_lmdb_folder(tmp_path):
+    """overwrite=True once deleted whatever was at the path (tsr pack --out my_images/ --overwrite lost the
+    images); now only a folder of LMDB files (or an empty one) is replaced, anything else is a one-line error."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(b"mine")
+    (tmp_path / "labels.tsv").write_text("a.png\tcat\n")
+    write_textzoom_lmdb(tmp_path / "db", [pair("old")])
+    (tmp_path / "link").symlink_to(tmp_path / "db")
+    cases = {"images": r"images is a folder holding 1 other entry \(a.png\), not an LMDB folder",
+             "labels.tsv": r"labels.tsv is a file, not an LMDB folder",
+             "link": r"link is a symbolic link \(to .*db\), not an LMDB folder"}
+    for name, message in cases.items():
+        for overwrite in (True, False):
+            with pytest.raises(DataError, match=message + r" \(data.mdb, lock.mdb\); tsr only replaces an LMDB it "
+                                                          r"could have written: choose another path"):
+                write_textzoom_lmdb(tmp_path / name, [pair("new")], overwrite=overwrite)
+    assert (tmp_path / "images" / "a.png").read_bytes() == b"mine"
+    assert (tmp_path / "labels.tsv").read_text() == "a.png\tcat\n"
+    assert (tmp_path / "link").is_symlink() and TextZoomLMDB(tmp_path / "link").labels == ["old"]
+    # the hint names the caller's own option
+    with pytest.raises(DataError, match=r"db already exists; pass overwrite=True to replace it"):
+        write_textzoom_lmdb(tmp_path / "db", [pair("new")])
+    with pytest.raises(DataError, match=r"db already exists; pass --overwrite to replace it"):
+        write_textzoom_lmdb(tmp_path / "db", [pair("new")], option="--overwrite")
+    # an LMDB folder, with the lock.mdb another program's open leaves, and an empty folder are replaced
+    with lmdb.open(str(tmp_path / "db")) as env:
+        env.stat()
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["data.mdb", "lock.mdb"]
+    assert write_textzoom_lmdb(tmp_path / "db", [pair("new")], overwrite=True) == 1
+    assert TextZoomLMDB(tmp_path / "db").labels == ["new"]
+    (tmp_path / "empty").mkdir()
+    assert write_textzoom_lmdb(tmp_path / "empty", [pair("e")], overwrite=True) == 1
+
+
 def test_concat_pickle_and_worker_processes(tmp_path):
     write_textzoom_lmdb(tmp_path / "train1", [pair("a")] * 5)
     write_textzoom_lmdb(tmp_path / "train2", [pair("b")] * 3)

@@ -133,6 +133,24 @@ def test_refuses_to_overwrite_and_cli_reuse(synth_dir, tmp_path):
     assert not matches_manifest(tmp_path / "d", 5, 2, 0)
 
 
+def test_overwrite_replaces_its_own_lmdbs_and_nothing_else(tmp_path):
+    synthesize(tmp_path / "d", n_train=2, n_test=1, seed=0, workers=1)
+    before = all_records(tmp_path / "d" / "train")
+    manifest = synthesize(tmp_path / "d", n_train=3, n_test=1, seed=1, workers=1, overwrite=True)
+    assert manifest["counts"] == {"train": 3, "easy": 1, "medium": 1, "hard": 1}
+    after = all_records(tmp_path / "d" / "train")
+    assert after != before and int(after[b"num-samples"]) == 3
+    # a folder of someone's images where a split goes is refused before anything is written, not deleted
+    (tmp_path / "e" / "test" / "hard").mkdir(parents=True)
+    (tmp_path / "e" / "test" / "hard" / "word.png").write_bytes(b"mine")
+    for overwrite in (False, True):
+        with pytest.raises(DataError, match=r"test/hard is a folder holding 1 other entry \(word.png\), not an LMDB "
+                                            r"folder \(data.mdb, lock.mdb\); tsr only replaces an LMDB it could have"):
+            synthesize(tmp_path / "e", n_train=2, n_test=1, seed=0, workers=1, overwrite=overwrite)
+    assert sorted(p.relative_to(tmp_path / "e").as_posix() for p in (tmp_path / "e").rglob("*")) == [
+        "test", "test/hard", "test/hard/word.png"]
+
+
 def test_per_split_test_counts(tmp_path):
     manifest = synthesize(tmp_path / "d", n_train=0, n_test=[3, 2, 1], seed=0, workers=1)
     assert manifest["counts"] == {"easy": 3, "medium": 2, "hard": 1}

@@ -13,6 +13,10 @@ import lmdb
 from tsr.errors import DataError
 from tsr.io import make_temp_dir
 
+# What an LMDB folder written here holds (lock.mdb only when another program opened it with a lock): the only
+# thing an overwrite may delete. Anything else at the path is the user's (a folder of images, a labels file).
+LMDB_FILES = frozenset({"data.mdb", "lock.mdb"})
+
 
 def png_bytes(image) -> bytes:
     """A PIL image as the PNG bytes tsr stores in its LMDBs (TextZoom's are PNGs too)."""
@@ -21,25 +25,53 @@ def png_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
+def check_target(path, overwrite: bool, option: str = "overwrite=True") -> None:
+    """DataError unless an LMDB may be written at `path`: nothing is there, or an LMDB folder (or an empty folder)
+    and `overwrite`. `option` is how the caller's user asks for that (tsr synth / pack: '--overwrite')."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    other = _not_an_lmdb(path)
+    if other:
+        raise DataError(f"{path} is {other}, not an LMDB folder (data.mdb, lock.mdb); tsr only replaces an LMDB it "
+                        f"could have written: choose another path")
+    if not overwrite:
+        raise DataError(f"{path} already exists; pass {option} to replace it")
+
+
+def _not_an_lmdb(path: Path) -> Optional[str]:
+    """What is at `path` when it is not a folder holding nothing but LMDB files; None when it is."""
+    if path.is_symlink():   # replacing the link would lose it; writing through it is not what overwrite says
+        return f"a symbolic link (to {os.readlink(path)})"
+    if not path.is_dir():
+        return "a file"
+    others = sorted(p.name for p in path.iterdir() if p.name not in LMDB_FILES or p.is_symlink() or not p.is_file())
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        return f"a folder holding {len(others)} other entr{'y' if len(others) == 1 else 'ies'} ({shown})"
+    return None
+
+
 def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[bytes], str]],
-                        overwrite: bool = False, map_size: int = 1 << 34, commit_every: int = 1000) -> int:
+                        overwrite: bool = False, map_size: int = 1 << 34, commit_every: int = 1000,
+                        option: str = "overwrite=True") -> int:
     """Write (hr_bytes, lr_bytes, label) records as records 1, 2, ...; returns how many were written.
 
     A None image leaves that key out (tests use this to make corrupt records). The LMDB is written into a temp
     folder next to `path` and renamed into place at the end, so a killed run never leaves a half-written LMDB
     that looks valid at `path` (what it left is removed by the next write of `path`). An existing `path` is an
-    error unless `overwrite`. `map_size` is the largest the LMDB may grow to (address space only: the file holds
-    just what is written).
+    error unless `overwrite`, and even then unless it is an LMDB folder (check_target). `map_size` is the largest
+    the LMDB may grow to (address space only: the file holds just what is written).
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise DataError(f"{path} already exists; pass overwrite=True (tsr synth: --overwrite) to replace it")
+    check_target(path, overwrite, option)
     path.parent.mkdir(parents=True, exist_ok=True)
     for leftover in [*path.parent.glob(f".{path.name}.*.writing"), *path.parent.glob(f".{path.name}.*.old")]:
         shutil.rmtree(leftover, ignore_errors=True)   # what a killed earlier write of `path` left behind
     tmp = make_temp_dir(path.parent, prefix=f".{path.name}.", suffix=".writing")
     try:
         count = _write(tmp, records, map_size, commit_every)
+        check_target(path, overwrite, option)   # checked again: something may have appeared there while writing
         _replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -77,7 +109,8 @@ def _write(folder: Path, records, map_size: int, commit_every: int) -> int:
 
 
 def _replace_dir(new: Path, path: Path) -> None:
-    """Move folder `new` to `path`; an existing `path` is first renamed aside, so `path` is never half-deleted."""
+    """Move folder `new` to `path`; an existing `path` (an LMDB folder: check_target) is first renamed aside, so
+    `path` is never half-deleted."""
     if not path.exists():
         os.replace(new, path)
         return

@@ -21,7 +21,7 @@ from tqdm import tqdm
 import tsr
 from tsr.data.degrade import DEGRADATIONS, degrade
 from tsr.data.fonts import find_fonts
-from tsr.data.lmdb_writer import png_bytes, write_textzoom_lmdb
+from tsr.data.lmdb_writer import check_target, png_bytes, write_textzoom_lmdb
 from tsr.data.render import render_word
 from tsr.errors import DataError
 from tsr.io import atomic_write_text
@@ -95,6 +95,9 @@ def synthesize(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int =
     per_split = test_counts(n_test)
     fonts = [str(p) for p in find_fonts(font_dir)]
     jobs = [("train", out / "train", n_train)] + [(level, out / "test" / level, n) for level, n in per_split.items()]
+    for _, path, n in jobs:   # anything but an LMDB there is refused first: --overwrite would not replace it either
+        if n:
+            check_target(path, True, "--overwrite")
     if not overwrite:
         existing = [str(path) for _, path, n in jobs if n and path.exists()]
         if existing:
@@ -118,7 +121,8 @@ def synthesize(out, n_train: int, n_test: Union[int, Sequence[int]], seed: int =
             counts[split] = write_textzoom_lmdb(
                 path, tqdm(records, total=n, desc=f"synth {split}", unit="img", leave=False,
                                  # in a log file (CI, cluster jobs) a line every 10 s, not a redraw per batch
-                                 mininterval=0.1 if sys.stderr.isatty() else 10.0), overwrite=overwrite)
+                                 mininterval=0.1 if sys.stderr.isatty() else 10.0), overwrite=overwrite,
+                option="--overwrite")
     manifest = {"tsr_version": tsr.__version__, "generator_version": GENERATOR_VERSION,
                 "arguments": {"train": n_train, "test": n_test, "seed": seed, "workers": workers,
                               "fonts": font_dir},
