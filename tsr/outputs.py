@@ -48,6 +48,34 @@ def _is_run_folder(folder: Path) -> bool:
     return (folder / "config.yaml").is_file() and any((folder / name).exists() for name in ("log.jsonl", "last.pth"))
 
 
+def check_apart(path: str | os.PathLike, what: str, inputs: Mapping[str, str | os.PathLike | None]) -> Path:
+    """TsrError when output `path` is, holds, or lies inside one of the command's `inputs` ({flag: path}, files or
+    folders, through links and relative spellings): what is written there would mix with the inputs, and an
+    overwrite of `path` could delete them (tsr pack --out my_hr/ --overwrite)."""
+    path = Path(path)
+    for flag, source in inputs.items():
+        if source is None:
+            continue
+        source = Path(source)
+        kind = "folder" if source.is_dir() else "file"
+        if _same_file(path, source):
+            where = f"is the {flag} {kind}"
+        elif _inside(path, source):
+            where = f"lies inside the {flag} folder {source}"
+        elif _inside(source, path):
+            where = f"holds the {flag} {kind} {source}"
+        else:
+            continue
+        raise TsrError(f"{what} {path} {where}; outputs go apart from the inputs, so that writing or replacing them "
+                       f"never touches your files: choose another {what}")
+    return path
+
+
+def _inside(inner: Path, outer: Path) -> bool:
+    """`inner` lies below folder `outer` (either may not exist yet)."""
+    return any(_same_file(parent, outer) for parent in inner.resolve().parents)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """One file under two names (links, '..', relative vs absolute), or two names of one file still to be made."""
     if a.exists() and b.exists():

@@ -77,3 +77,61 @@ def test_pack_errors_name_the_input(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     assert main(["pack", "--hr", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
     assert "--hr " in capsys.readouterr().err
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_out_is_kept_apart_from_the_inputs(tmp_path, capsys):
+    """--overwrite once deleted whatever --out named: the --hr folder, its parent, the labels file."""
+    p = tmp_path / "p"
+    (p / "hr").mkdir(parents=True), (p / "lr").mkdir()
+    for name in ("a_one", "b_two"):
+        write_image(p / "hr" / f"{name}.png", (64, 16), 0)
+        write_image(p / "lr" / f"{name}.png", (32, 8), 1)
+    (p / "labels.tsv").write_text("a_one.png\tone\nb_two.png\ttwo\n")
+    (tmp_path / "link").symlink_to(p / "hr")
+    before = snapshot(tmp_path)
+    inputs = ["--hr", str(p / "hr"), "--lr", str(p / "lr"), "--labels", str(p / "labels.tsv")]
+    cases = {str(p / "lr" / ".." / "hr"): "is the --hr folder",
+             str(tmp_path / "link"): "is the --hr folder",
+             str(p): f"holds the --hr folder {p / 'hr'}",
+             str(p / "lr" / "sub"): f"lies inside the --lr folder {p / 'lr'}",
+             str(p / "labels.tsv"): "is the --labels file"}
+    for out, where in cases.items():
+        for extra in ([], ["--test-fraction", "0.5"]):
+            assert main(["pack", *inputs, "--out", out, "--overwrite", *extra]) == 2
+            err = capsys.readouterr().err
+            assert err == (f"tsr pack: error: --out {out} {where}; outputs go apart from the inputs, so that writing "
+                           f"or replacing them never touches your files: choose another --out\n")
+    assert snapshot(tmp_path) == before
+
+
+def test_overwrite_replaces_a_previous_pack_and_nothing_else(tmp_path, capsys):
+    (tmp_path / "hr").mkdir()
+    for i in range(4):
+        write_image(tmp_path / "hr" / f"{i}_w{i}.png", (64, 16), i)
+    run = ["pack", "--hr", str(tmp_path / "hr"), "--degrade", "easy"]
+    assert main([*run, "--out", str(tmp_path / "one")]) == 0
+    assert main([*run, "--out", str(tmp_path / "one")]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: {tmp_path / 'one'} already exists; pass --overwrite to replace it\n")
+    assert main([*run, "--out", str(tmp_path / "one"), "--overwrite", "--seed", "1"]) == 0
+    # OUT holding something of the user's: kept, with or without --overwrite
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert main([*run, "--out", str(tmp_path / "mine"), "--overwrite"]) == 2
+    assert (f"error: {tmp_path / 'mine'} is a folder holding 1 other entry (notes.txt), not an LMDB folder "
+            f"(data.mdb, lock.mdb); tsr only replaces an LMDB it could have written") in capsys.readouterr().err
+    # with --test-fraction OUT is a folder of LMDBs: OUT/train and OUT/test/all are replaced, the rest kept
+    split = [*run, "--out", str(tmp_path / "mine"), "--test-fraction", "0.5"]
+    assert main(split) == 0 and main(split) == 2
+    assert "train already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    old = lmdb_records(tmp_path / "mine" / "test" / "all")
+    assert main([*split, "--overwrite", "--seed", "3"]) == 0
+    assert lmdb_records(tmp_path / "mine" / "test" / "all") != old
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    assert sorted(p.relative_to(tmp_path / "mine").as_posix() for p in (tmp_path / "mine").rglob("*")) == [
+        "notes.txt", "test", "test/all", "test/all/data.mdb", "train", "train/data.mdb"]

@@ -11,9 +11,10 @@ from typing import Iterator, Optional
 import numpy as np
 
 from tsr.data.degrade import DEGRADATIONS, degrade
-from tsr.data.lmdb_writer import png_bytes, write_textzoom_lmdb
+from tsr.data.lmdb_writer import check_target, png_bytes, write_textzoom_lmdb
 from tsr.data.user_images import open_rgb
 from tsr.errors import DataError
+from tsr.outputs import check_apart
 
 LEVELS = tuple(DEGRADATIONS)
 MIXED = "mixed"  # each image draws its level, as synth's train split
@@ -92,11 +93,14 @@ def pack(hr_dir, out, lr_dir=None, labels_path=None, level: str = MIXED, test_fr
         raise DataError(f"--degrade must be one of {[*LEVELS, MIXED]}, got {level!r}")
     pairs = pair_files(list_images(hr_dir, "--hr"), Path(lr_dir) if lr_dir else None)
     labels = read_labels(Path(labels_path)) if labels_path else None
-    out = Path(out)
+    out = check_apart(out, "--out", {"--hr": hr_dir, "--lr": lr_dir, "--labels": labels_path})
     if test_fraction:
         train, test = split_pairs(pairs, test_fraction, seed)
         targets = {out / "train": train, out / "test" / "all": test}
     else:
         targets = {out: pairs}
-    return {str(path): write_textzoom_lmdb(path, records(items, labels, level, seed), overwrite=overwrite)
+    for path in targets:   # every split checked before any is written
+        check_target(path, overwrite, "--overwrite")
+    return {str(path): write_textzoom_lmdb(path, records(items, labels, level, seed), overwrite=overwrite,
+                                           option="--overwrite")
             for path, items in targets.items()}
