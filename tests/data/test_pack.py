@@ -135,3 +135,22 @@ def test_overwrite_replaces_a_previous_pack_and_nothing_else(tmp_path, capsys):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
     assert sorted(p.relative_to(tmp_path / "mine").as_posix() for p in (tmp_path / "mine").rglob("*")) == [
         "notes.txt", "test", "test/all", "test/all/data.mdb", "train", "train/data.mdb"]
+
+
+@pytest.mark.parametrize("twin", ["hr", "lr"])
+def test_two_files_with_one_stem_are_refused_when_pairing(tmp_path, capsys, twin):
+    """x_cat.png and x_cat.jpg in one folder were silently paired with one partner, the other repeated or dropped."""
+    (tmp_path / "hr").mkdir(), (tmp_path / "lr").mkdir()
+    for name in ("x_cat", "y_dog"):
+        write_image(tmp_path / "hr" / f"{name}.png", (64, 16), 0)
+        write_image(tmp_path / "lr" / f"{name}.png", (32, 8), 1)
+    write_image(tmp_path / twin / "x_cat.jpg", (64, 16), 2)
+    assert main(["pack", "--hr", str(tmp_path / "hr"), "--lr", str(tmp_path / "lr"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        f"tsr pack: error: --{twin} holds {tmp_path / twin / 'x_cat.jpg'} and {tmp_path / twin / 'x_cat.png'}, two "
+        f"files with the stem 'x_cat'; pairs are matched by file stem, so each stem must be one file: rename or "
+        f"remove one\n")
+    assert not (tmp_path / "o").exists()
+    # without --lr nothing is paired: both files of one stem are packed, each its own record
+    assert main(["pack", "--hr", str(tmp_path / twin), "--out", str(tmp_path / "o")]) == 0
+    assert [r[2] for r in lmdb_records(tmp_path / "o")] == ["cat", "cat", "dog"]

@@ -47,12 +47,26 @@ def pair_files(hr_files: list[Path], lr_dir: Optional[Path]) -> list[tuple[Path,
         return [(f, None) for f in hr_files]
     from tsr.commands.sr import list_images
 
-    lr_by_stem = {f.stem: f for f in list_images(lr_dir, "--lr")}
+    _one_per_stem(hr_files, "--hr")
+    lr_files = list_images(lr_dir, "--lr")
+    _one_per_stem(lr_files, "--lr")
+    lr_by_stem = {f.stem: f for f in lr_files}
     missing = [f.name for f in hr_files if f.stem not in lr_by_stem]
     if missing:
         raise DataError(f"--lr {lr_dir} lacks a partner for {len(missing)} HR image(s), e.g. {missing[:3]} "
                         f"(pairs are matched by file stem)")
     return [(f, lr_by_stem[f.stem]) for f in hr_files]
+
+
+def _one_per_stem(files: list[Path], flag: str) -> None:
+    """DataError naming two files of `flag` with one stem (x.png and x.jpg): pairing by stem could not tell which
+    is meant, and would pair one and drop or repeat the other."""
+    first: dict[str, Path] = {}
+    for f in files:
+        if f.stem in first:
+            raise DataError(f"{flag} holds {first[f.stem]} and {f}, two files with the stem {f.stem!r}; pairs are "
+                            f"matched by file stem, so each stem must be one file: rename or remove one")
+        first[f.stem] = f
 
 
 def split_pairs(pairs: list, test_fraction: float, seed: int) -> tuple[list, list]:
