@@ -154,3 +154,19 @@ def test_two_files_with_one_stem_are_refused_when_pairing(tmp_path, capsys, twin
     # without --lr nothing is paired: both files of one stem are packed, each its own record
     assert main(["pack", "--hr", str(tmp_path / twin), "--out", str(tmp_path / "o")]) == 0
     assert [r[2] for r in lmdb_records(tmp_path / "o")] == ["cat", "cat", "dog"]
+
+
+def test_labels_must_be_utf8_and_may_start_with_a_byte_order_mark(tmp_path, capsys):
+    (tmp_path / "hr").mkdir()
+    for name in ("a", "b"):
+        write_image(tmp_path / "hr" / f"{name}.png", (64, 16), 0)
+    (tmp_path / "l.tsv").write_bytes("a.png\tcaf\u00e9\n".encode("utf-8") + "b.png\tna\u00efve\n".encode("latin-1"))
+    assert main(["pack", "--hr", str(tmp_path / "hr"), "--labels", str(tmp_path / "l.tsv"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (f"tsr pack: error: --labels {tmp_path / 'l.tsv'} line 2: byte 0xef is not "
+                                       f"UTF-8 text; save the file as UTF-8\n")
+    assert not (tmp_path / "o").exists()
+    # a UTF-8 file with a byte-order mark (spreadsheet exports): the mark is not part of the first name
+    (tmp_path / "l.tsv").write_bytes(b"\xef\xbb\xbf" + "a.png\tcaf\u00e9\r\nb.png\tna\u00efve\r\n".encode("utf-8"))
+    assert read_labels(tmp_path / "l.tsv") == {"a.png": "caf\u00e9", "a": "caf\u00e9", "b.png": "na\u00efve",
+                                               "b": "na\u00efve"}

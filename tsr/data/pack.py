@@ -5,6 +5,7 @@ Pairs are matched by file stem (a.png in --hr with a.jpg in --lr). A label from 
 the last '_' of its stem ('0042_hello.png' -> 'hello'; 'hello.png' -> 'hello')."""
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -24,7 +25,7 @@ def read_labels(path: Path) -> dict[str, str]:
     """tsv 'file<TAB>label' per line (an optional header 'file<TAB>label' / 'file<TAB>text') -> {file name: label};
     also keyed by stem, so 'a' and 'a.png' both match."""
     labels: dict[str, str] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_utf8_text(Path(path)).splitlines(), start=1):
         if not line.strip():
             continue
         if "\t" not in line:
@@ -35,6 +36,18 @@ def read_labels(path: Path) -> dict[str, str]:
         labels[name.strip()] = label
         labels.setdefault(Path(name.strip()).stem, label)
     return labels
+
+
+def _utf8_text(path: Path) -> str:
+    """The file as UTF-8 text (a leading byte-order mark, as spreadsheet programs write, dropped: it would be read
+    as part of the first file name); DataError naming the line that is not UTF-8."""
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        number = len((data[:e.start].decode("utf-8") + "end").splitlines())   # counted as read_labels counts
+        raise DataError(f"--labels {path} line {number}: byte {data[e.start]:#04x} is not UTF-8 text; save the file "
+                        f"as UTF-8") from None
 
 
 def label_from_name(file: Path) -> str:
