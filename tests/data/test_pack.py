@@ -170,3 +170,30 @@ def test_labels_must_be_utf8_and_may_start_with_a_byte_order_mark(tmp_path, caps
     (tmp_path / "l.tsv").write_bytes(b"\xef\xbb\xbf" + "a.png\tcaf\u00e9\r\nb.png\tna\u00efve\r\n".encode("utf-8"))
     assert read_labels(tmp_path / "l.tsv") == {"a.png": "caf\u00e9", "a": "caf\u00e9", "b.png": "na\u00efve",
                                                "b": "na\u00efve"}
+
+
+def test_a_test_fraction_that_empties_a_split_is_refused(tmp_path, capsys):
+    """0.9 of 2 images left train empty, 0.1 left test empty: rc 0, an empty LMDB, and a tsr train command that
+    then failed."""
+    (tmp_path / "hr").mkdir()
+    for i in range(3):
+        write_image(tmp_path / "hr" / f"{i}_w{i}.png", (64, 16), i)
+    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    write_image(tmp_path / "one" / "0_w.png", (64, 16), 0)
+    for i in range(2):
+        write_image(tmp_path / "two" / f"{i}_w.png", (64, 16), i)
+    cases = {("hr", "0.9"): "--test-fraction 0.9 puts 3 of the 3 images in the test split and 0 in train; each split "
+                            "needs at least one: use a fraction from 0.3334 to 0.6666",
+             ("hr", "0.1"): "--test-fraction 0.1 puts 0 of the 3 images in the test split and 3 in train; each split "
+                            "needs at least one: use a fraction from 0.3334 to 0.6666",
+             ("two", "0.9"): "--test-fraction 0.9 puts 2 of the 2 images in the test split and 0 in train; each split "
+                             "needs at least one: use 0.5",
+             ("one", "0.5"): "--test-fraction 0.5 needs at least 2 images (one per split), got 1: pack without it"}
+    for (hr, fraction), message in cases.items():
+        args = ["--hr", str(tmp_path / hr), "--out", str(tmp_path / "o"), "--test-fraction", fraction]
+        assert main(["pack", *args]) == 2
+        assert capsys.readouterr().err == f"tsr pack: error: {message}\n"
+        assert not (tmp_path / "o").exists()
+    for fraction in ("0.3334", "0.6666"):   # the ends of the range named work
+        counts = pack(tmp_path / "hr", tmp_path / fraction, test_fraction=float(fraction))
+        assert min(counts.values()) >= 1 and sum(counts.values()) == 3

@@ -6,6 +6,7 @@ the last '_' of its stem ('0042_hello.png' -> 'hello'; 'hello.png' -> 'hello')."
 from __future__ import annotations
 
 import codecs
+import math
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -87,8 +88,20 @@ def split_pairs(pairs: list, test_fraction: float, seed: int) -> tuple[list, lis
     if not 0 <= test_fraction < 1:
         raise DataError(f"--test-fraction must be in [0, 1), got {test_fraction}")
     n_test = int(round(len(pairs) * test_fraction))
+    if test_fraction and not 0 < n_test < len(pairs):   # an empty split: an LMDB that training refuses
+        raise DataError(_fraction_hint(test_fraction, len(pairs), n_test))
     chosen = set(np.random.default_rng(seed).permutation(len(pairs))[:n_test].tolist())
     return ([p for i, p in enumerate(pairs) if i not in chosen], [p for i, p in enumerate(pairs) if i in chosen])
+
+
+def _fraction_hint(fraction: float, n: int, n_test: int) -> str:
+    if n < 2:
+        return f"--test-fraction {fraction} needs at least 2 images (one per split), got {n}: pack without it"
+    # rounded inwards to 4 decimals, so that both ends leave at least one image in each split
+    low, high = math.ceil(1e4 / n) / 1e4, math.floor(1e4 * (n - 1) / n) / 1e4
+    use = f"{low:g}" if low == high else f"a fraction from {low:g} to {high:g}"
+    return (f"--test-fraction {fraction} puts {n_test} of the {n} images in the test split and {n - n_test} in "
+            f"train; each split needs at least one: use {use}")
 
 
 def records(pairs: list, labels: Optional[dict[str, str]], level: str, seed: int,
