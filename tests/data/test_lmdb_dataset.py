@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from tsr.data import lmdb_dataset
 from tsr.data.lmdb_dataset import TextZoomLMDB, build_train_dataset, collate, load_test_splits
-from tsr.data.lmdb_writer import write_textzoom_lmdb
+from tsr.data.lmdb_writer import LMDBSet, write_textzoom_lmdb
 from tsr.data.transforms import load_pair_uint8, text_mask, to_float
 from tsr.errors import DataError
 
@@ -156,6 +156,26 @@ def test_overwrite_replaces_only_an_lmdb_folder(tmp_path):
     assert TextZoomLMDB(tmp_path / "db").labels == ["new"]
     (tmp_path / "empty").mkdir()
     assert write_textzoom_lmdb(tmp_path / "empty", [pair("e")], overwrite=True) == 1
+
+
+def test_an_lmdb_set_is_written_all_or_nothing(tmp_path):
+    """A set that fails part-way (a damaged image in the last split, Ctrl-C) leaves none of its LMDBs, nor the
+    folders it made for them; an earlier LMDB it was replacing is kept as it was."""
+    write_textzoom_lmdb(tmp_path / "out" / "train", [pair("old")])
+    with pytest.raises(KeyboardInterrupt):
+        with LMDBSet(overwrite=True) as lmdbs:
+            assert lmdbs.write(tmp_path / "out" / "train", [pair("a"), pair("b")]) == 2
+            lmdbs.write(tmp_path / "out" / "test" / "all", [pair("c")])
+            raise KeyboardInterrupt
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "out", "out/train", "out/train/data.mdb"]
+    assert TextZoomLMDB(tmp_path / "out" / "train").labels == ["old"]
+    with LMDBSet(overwrite=True) as lmdbs:
+        lmdbs.write(tmp_path / "out" / "train", [pair("a"), pair("b")])
+        lmdbs.write(tmp_path / "out" / "test" / "all", [pair("c")])
+        assert not (tmp_path / "out" / "test" / "all").exists()   # moved into place only at the end
+    assert TextZoomLMDB(tmp_path / "out" / "train").labels == ["a", "b"]
+    assert TextZoomLMDB(tmp_path / "out" / "test" / "all").labels == ["c"]
 
 
 def test_concat_pickle_and_worker_processes(tmp_path):

@@ -6,7 +6,8 @@ from PIL import Image
 
 from tsr.cli import main
 from tsr.data.lmdb_dataset import TextZoomLMDB
-from tsr.data.pack import pack, read_labels
+from tsr.data.pack import labelled, pack, pair_files, read_labels, split_pairs
+from tsr.data.user_images import open_rgb
 
 
 def write_image(path, size, seed):
@@ -197,3 +198,51 @@ def test_a_test_fraction_that_empties_a_split_is_refused(tmp_path, capsys):
     for fraction in ("0.3334", "0.6666"):   # the ends of the range named work
         counts = pack(tmp_path / "hr", tmp_path / fraction, test_fraction=float(fraction))
         assert min(counts.values()) >= 1 and sum(counts.values()) == 3
+
+
+def test_pack_is_all_or_nothing(tmp_path, capsys, monkeypatch):
+    """A damaged image in the test split once left OUT/train complete and trainable with no OUT/test (and a re-run
+    refused); a failed or interrupted pack now leaves no LMDB, and a pack it was replacing as it was."""
+    (tmp_path / "hr").mkdir()
+    for i in range(6):
+        write_image(tmp_path / "hr" / f"{i}_w{i}.png", (64, 16), i)
+    run = ["pack", "--hr", str(tmp_path / "hr"), "--out", str(tmp_path / "o"), "--test-fraction", "0.5", "--seed", "2"]
+    pairs = labelled(pair_files(sorted((tmp_path / "hr").iterdir()), None), None)
+    damaged = split_pairs(pairs, 0.5, 2)[1][-1][0]   # the last image written: the test split's last
+    good = damaged.read_bytes()
+    damaged.write_bytes(b"not an image")
+    assert main(run) == 2
+    assert f"error: --hr file {damaged} is not an image PIL can read" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    damaged.write_bytes(good)
+    assert main(run) == 0   # nothing left in the way: the re-run needs no --overwrite
+    before = snapshot(tmp_path / "o")
+    damaged.write_bytes(b"not an image")
+    assert main([*run, "--overwrite", "--seed", "3"]) == 2
+    assert snapshot(tmp_path / "o") == before
+    # Ctrl-C while the test split is written: the same
+    damaged.write_bytes(good)
+    opened = []
+
+    def interrupted(path, flag):
+        opened.append(path)
+        if len(opened) == len(pairs):
+            raise KeyboardInterrupt
+        return open_rgb(path, flag)
+    monkeypatch.setattr("tsr.data.pack.open_rgb", interrupted)
+    assert main([*run, "--out", str(tmp_path / "p")]) == 130
+    assert not (tmp_path / "p").exists() and len(opened) == len(pairs)
+    opened.clear()
+    assert main([*run, "--overwrite", "--seed", "3"]) == 130
+    assert snapshot(tmp_path / "o") == before
+
+
+def test_missing_labels_are_all_named_before_any_image_is_read(tmp_path, capsys, monkeypatch):
+    (tmp_path / "hr").mkdir()
+    for name in "abcdef":
+        write_image(tmp_path / "hr" / f"{name}.png", (64, 16), 0)
+    (tmp_path / "l.tsv").write_text("c.png\tcat\n")
+    monkeypatch.setattr("tsr.data.pack.open_rgb", lambda *a: pytest.fail("an image was read"))
+    assert main(["pack", "--hr", str(tmp_path / "hr"), "--labels", str(tmp_path / "l.tsv"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "tsr pack: error: --labels has no label for a.png, b.png, d.png and 2 more\n"

@@ -63,20 +63,53 @@ def write_textzoom_lmdb(path, records: Iterable[tuple[Optional[bytes], Optional[
     error unless `overwrite`, and even then unless it is an LMDB folder (check_target). `map_size` is the largest
     the LMDB may grow to (address space only: the file holds just what is written).
     """
-    path = Path(path)
-    check_target(path, overwrite, option)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in [*path.parent.glob(f".{path.name}.*.writing"), *path.parent.glob(f".{path.name}.*.old")]:
-        shutil.rmtree(leftover, ignore_errors=True)   # what a killed earlier write of `path` left behind
-    tmp = make_temp_dir(path.parent, prefix=f".{path.name}.", suffix=".writing")
-    try:
-        count = _write(tmp, records, map_size, commit_every)
-        check_target(path, overwrite, option)   # checked again: something may have appeared there while writing
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return count
+    with LMDBSet(overwrite, option) as lmdbs:
+        return lmdbs.write(path, records, map_size, commit_every)
+
+
+class LMDBSet:
+    """LMDBs written all or nothing (tsr pack's train and test splits): each write() goes to a temp folder next to
+    its path; leaving the `with` block normally moves them all into place, leaving it by an exception (a damaged
+    image in the last split, Ctrl-C) removes them and the folders made for them, so that no part of the set is
+    left looking complete."""
+
+    def __init__(self, overwrite: bool = False, option: str = "overwrite=True"):
+        self.overwrite, self.option = overwrite, option
+        self.staged: dict[Path, Path] = {}   # path -> its temp folder
+        self.made: list[Path] = []           # folders made on the way to a path, outermost first
+
+    def write(self, path, records, map_size: int = 1 << 34, commit_every: int = 1000) -> int:
+        path = Path(path)
+        check_target(path, self.overwrite, self.option)
+        missing = [p for p in reversed(path.parents) if not p.exists()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.made += missing
+        for leftover in [*path.parent.glob(f".{path.name}.*.writing"), *path.parent.glob(f".{path.name}.*.old")]:
+            shutil.rmtree(leftover, ignore_errors=True)   # what a killed earlier write of `path` left behind
+        self.staged[path] = make_temp_dir(path.parent, prefix=f".{path.name}.", suffix=".writing")
+        return _write(self.staged[path], records, map_size, commit_every)
+
+    def __enter__(self) -> "LMDBSet":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        done = False
+        try:
+            if kind is None:
+                for path in self.staged:   # checked again: something may have appeared there while writing
+                    check_target(path, self.overwrite, self.option)
+                for path, folder in self.staged.items():
+                    _replace_dir(folder, path)
+                done = True
+        finally:
+            for folder in self.staged.values():
+                shutil.rmtree(folder, ignore_errors=True)   # gone already once moved into place
+            if not done:
+                for folder in reversed(self.made):
+                    try:
+                        folder.rmdir()   # only when empty: never what someone else put there meanwhile
+                    except OSError:
+                        pass
 
 
 def _write(folder: Path, records, map_size: int, commit_every: int) -> int:

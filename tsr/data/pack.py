@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from tsr.data.degrade import DEGRADATIONS, degrade
-from tsr.data.lmdb_writer import check_target, png_bytes, write_textzoom_lmdb
+from tsr.data.lmdb_writer import LMDBSet, check_target, png_bytes
 from tsr.data.user_images import open_rgb
 from tsr.errors import DataError
 from tsr.outputs import check_apart
@@ -104,16 +104,24 @@ def _fraction_hint(fraction: float, n: int, n_test: int) -> str:
             f"train; each split needs at least one: use {use}")
 
 
-def records(pairs: list, labels: Optional[dict[str, str]], level: str, seed: int,
-            scale: int = 2) -> Iterator[tuple[bytes, bytes, str]]:
-    """(hr bytes, lr bytes, label) per pair: each file decoded as a viewer shows it (upright, 8-bit, transparency
-    flattened: tsr.data.user_images) and stored as an RGB PNG, as TextZoom stores its images, so that a file PIL
-    cannot read is an error here, not a corrupt record in training; an LR made from HR by `level` (seeded per
-    index: the same seed gives the same bytes)."""
-    for index, (hr, lr) in enumerate(pairs):
-        label = label_from_name(hr) if labels is None else labels.get(hr.name, labels.get(hr.stem))
-        if label is None:
-            raise DataError(f"--labels has no label for {hr.name}")
+def labelled(pairs: list, labels: Optional[dict[str, str]]) -> list[tuple[Path, Optional[Path], str]]:
+    """(hr, lr) pairs -> (hr, lr, label), from `labels` or the file names; every missing label is found before any
+    image is read."""
+    found = [(hr, lr, label_from_name(hr) if labels is None else labels.get(hr.name, labels.get(hr.stem)))
+             for hr, lr in pairs]
+    missing = [hr.name for hr, _, label in found if label is None]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise DataError(f"--labels has no label for {', '.join(missing[:3])}{more}")
+    return found
+
+
+def records(items: list, level: str, seed: int, scale: int = 2) -> Iterator[tuple[bytes, bytes, str]]:
+    """(hr bytes, lr bytes, label) per (hr, lr, label): each file decoded as a viewer shows it (upright, 8-bit,
+    transparency flattened: tsr.data.user_images) and stored as an RGB PNG, as TextZoom stores its images, so that
+    a file PIL cannot read is an error here, not a corrupt record in training; an LR made from HR by `level`
+    (seeded per index: the same seed gives the same bytes)."""
+    for index, (hr, lr, label) in enumerate(items):
         high = open_rgb(hr, "--hr")
         if lr is not None:
             low = open_rgb(lr, "--lr")
@@ -126,13 +134,14 @@ def records(pairs: list, labels: Optional[dict[str, str]], level: str, seed: int
 
 def pack(hr_dir, out, lr_dir=None, labels_path=None, level: str = MIXED, test_fraction: float = 0.0,
          seed: int = 0, overwrite: bool = False) -> dict[str, int]:
-    """Write OUT (one LMDB) or, with test_fraction > 0, OUT/train and OUT/test/all; -> {lmdb path: records}."""
+    """Write OUT (one LMDB) or, with test_fraction > 0, OUT/train and OUT/test/all, all or nothing;
+    -> {lmdb path: records}."""
     from tsr.commands.sr import list_images
 
     if level not in (*LEVELS, MIXED):
         raise DataError(f"--degrade must be one of {[*LEVELS, MIXED]}, got {level!r}")
-    pairs = pair_files(list_images(hr_dir, "--hr"), Path(lr_dir) if lr_dir else None)
-    labels = read_labels(Path(labels_path)) if labels_path else None
+    pairs = labelled(pair_files(list_images(hr_dir, "--hr"), Path(lr_dir) if lr_dir else None),
+                     read_labels(Path(labels_path)) if labels_path else None)
     out = check_apart(out, "--out", {"--hr": hr_dir, "--lr": lr_dir, "--labels": labels_path})
     if test_fraction:
         train, test = split_pairs(pairs, test_fraction, seed)
@@ -141,6 +150,6 @@ def pack(hr_dir, out, lr_dir=None, labels_path=None, level: str = MIXED, test_fr
         targets = {out: pairs}
     for path in targets:   # every split checked before any is written
         check_target(path, overwrite, "--overwrite")
-    return {str(path): write_textzoom_lmdb(path, records(items, labels, level, seed), overwrite=overwrite,
-                                           option="--overwrite")
-            for path, items in targets.items()}
+    # all splits or none: a damaged image (or Ctrl-C) in the test split must not leave OUT/train looking complete
+    with LMDBSet(overwrite, "--overwrite") as lmdbs:
+        return {str(path): lmdbs.write(path, records(items, level, seed)) for path, items in targets.items()}
