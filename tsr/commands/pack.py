@@ -15,7 +15,8 @@ def add_arguments(parser):
     parser.add_argument("--test-fraction", type=float, default=0.0,
                         help="share of the pairs (seeded draw) written to the test split")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test draw and of the degradations")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing LMDBs")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the LMDB(s) an earlier pack wrote at --out (only LMDB folders are replaced)")
 
 
 def run(args):
