@@ -138,6 +138,38 @@ def test_read_errors_name_the_file_and_what_was_expected(tmp_path):
     torch.save({"state_dict_G": {}, "obj": Custom()}, pickled)
     with pytest.raises(CheckpointError, match="weights_only=True"):
         read_checkpoint(pickled)
+    old_style = tmp_path / "old_style.pth"         # torch < 1.6's pickle layout: still a checkpoint file
+    torch.save({"state_dict_G": {}, "obj": Custom()}, old_style, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        read_checkpoint(old_style)
+
+
+def test_a_file_that_is_no_checkpoint_is_named_as_such(tmp_path, capsys):
+    """torch.load reads any non-zip file as a pickle, and its weights_only refusal of a PNG's first bytes used to
+    be reported as a file holding Python objects tsr does not unpickle."""
+    from PIL import Image
+
+    from tsr.cli import main
+
+    png = tmp_path / "word.png"
+    Image.new("RGB", (64, 16), "white").save(png)
+    jpeg = tmp_path / "word.jpg"
+    Image.new("RGB", (64, 16), "white").save(jpeg)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    lmdb = tmp_path / "data.mdb"
+    lmdb.write_bytes(bytes(64) + b"\xde\xc0\xef\xbe" + bytes(60))
+    for path, what in ((png, "it is a PNG image"), (jpeg, "it is a JPEG image"), (empty, "it is empty"),
+                       (lmdb, "it starts with the bytes 00 00 00 00 00 00 00 00")):
+        with pytest.raises(CheckpointError) as error:
+            read_checkpoint(path)
+        assert str(error.value) == (f"{path}: not a PyTorch checkpoint file ({what}; torch.save writes a zip archive, "
+                                    f"files of torch < 1.6 a pickle)")
+    for command in (["show", str(png)], ["sr", "--ckpt", str(png), "--input", str(png), "--out", str(tmp_path / "o")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err == f"tsr {command[0]}: error: {png}: not a PyTorch checkpoint file (it is a PNG image; torch.save " \
+                      f"writes a zip archive, files of torch < 1.6 a pickle)\n"
     future = tmp_path / "future.pth"
     torch.save({"format": "tsr", "version": 9, "model": {}, "config": {}}, future)
     with pytest.raises(CheckpointError, match="version 9; this tsr reads version 1"):

@@ -5,6 +5,7 @@ The layout is described in `tsr.checkpoint`.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 from pathlib import Path
@@ -147,12 +148,45 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - arbitrary bytes make the unpickler fail in arbitrary ways
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        # torch.load hands any file that is not a zip archive to its pickle reader, which refuses the first bytes it
+        # does not know (a PNG's 0x89 0x50) with its weights_only error, as if the file were a pickle of objects
+        not_torch = _not_a_torch_file(path)
+        if not_torch:
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint file ({not_torch}; torch.save writes a zip "
+                                  f"archive, files of torch < 1.6 a pickle)") from None
         if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower():
             raise CheckpointError(f"{path}: holds Python objects other than tensors and plain containers, which "
                                   f"tsr does not unpickle (it loads with weights_only=True for safety): "
                                   f"{message}") from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint, or a truncated one "
                               f"(torch.load failed: {message})") from None
+
+
+# leading bytes -> what a file that is no checkpoint most likely is (the files people mix up with checkpoints)
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"\x1f\x8b", "a gzip file"), (b"\x7fELF", "a program"))
+
+
+def _not_a_torch_file(path: Path) -> Optional[str]:
+    """What the file is when it cannot be one torch.save wrote (neither a zip archive nor a pickle, whose first
+    byte is the PROTO opcode 0x80 from protocol 2 on); None when it may be one."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return None
+    if not head:
+        return "it is empty"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return f"it is {kind}"
+    try:
+        # incremental: a character cut at byte 512 is not a decoding error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return "it is a text file"
+    return f"it starts with the bytes {head[:8].hex(' ')}"
 
 
 def _describe(obj: Any) -> str:
