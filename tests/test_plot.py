@@ -34,3 +34,29 @@ def test_plot_writes_one_png_for_several_runs(tmp_path, capsys):
     assert f"written: {out}" in capsys.readouterr().out
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert "no log.jsonl there" in capsys.readouterr().err
+
+
+def test_out_never_replaces_an_input_or_a_file_that_is_not_a_png(tmp_path, capsys):
+    """--out was written with no check: `tsr plot RUN --out RUN/log.jsonl` (or RUN/last.pth) replaced the log or a
+    checkpoint with a picture, and --out naming a folder failed after drawing, naming an internal temp file."""
+    run = tmp_path / "run"
+    write_log(run, RECORDS)
+    (run / "last.pth").write_bytes(b"PK\x03\x04 a checkpoint")
+    kept = {p.name: p.read_bytes() for p in run.iterdir()}
+    for out, message in (
+            (run / "log.jsonl", f"--out {run / 'log.jsonl'} is the RUN {run / 'log.jsonl'} file: writing it would "
+                                f"replace that input; choose another --out"),
+            (tmp_path / "run" / ".." / "run" / "log.jsonl", "writing it would replace that input"),
+            (run / "last.pth", f"--out {run / 'last.pth'} exists and is not a PNG image; only a PNG image is replaced "
+                               f"there. Choose another --out (or move that file away)"),
+            (run, f"--out {run} is a folder; expected a file name (e.g. {run / 'curves.png'})")):
+        assert main(["plot", str(run), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tsr plot: error: ") and err.count("\n") == 1 and message in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == kept
+    # an earlier plot is what --out names on purpose: it is replaced
+    png = tmp_path / "curves.png"
+    Image.new("RGB", (4, 4)).save(png)
+    assert main(["plot", str(run), "--out", str(png)]) == 0
+    with Image.open(png) as image:
+        assert image.size == (1200, 800)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from tsr.errors import TsrError
 
@@ -23,18 +23,24 @@ def check_output_dir(path: str | os.PathLike, what: str) -> Path:
 
 
 def check_output_file(path: str | os.PathLike, what: str,
-                      inputs: Mapping[str, str | os.PathLike | None] | None = None) -> Path:
+                      inputs: Mapping[str, str | os.PathLike | None] | None = None, example: str = "merged.pth",
+                      replaces: tuple[str, Callable[[Path], bool]] | None = None) -> Path:
     """`path` can be written as a file: not a folder, not one of the command's `inputs` ({flag: path}; writing
     there would replace a file the command reads, e.g. a run's last.pth by a merge of it without its training
-    state), and its folder is (or can be made) writable."""
+    state), and its folder is (or can be made) writable. `replaces` = (kind, test): an existing file there must
+    pass `test` (be of the kind the command writes, e.g. an earlier plot's PNG), so that a mistyped --out never
+    replaces a checkpoint or a log with a picture. `example` is a file name to suggest when `path` is a folder."""
     path = Path(path)
     if path.is_dir():
-        raise TsrError(f"{what} {path} is a folder; expected a file name (e.g. {path / 'merged.pth'})")
+        raise TsrError(f"{what} {path} is a folder; expected a file name (e.g. {path / example})")
     for flag, source in (inputs or {}).items():
         if source is not None and _same_file(path, Path(source)):
             raise TsrError(f"{what} {path} is the {flag} file: writing it would replace that input; choose another "
                            f"{what}")
-    if path.is_file() and _is_run_folder(path.parent):
+    if replaces is not None and path.exists() and not replaces[1](path):
+        raise TsrError(f"{what} {path} exists and is not {replaces[0]}; only {replaces[0]} is replaced there. Choose "
+                       f"another {what} (or move that file away)")
+    if replaces is None and path.is_file() and _is_run_folder(path.parent):
         # a training run's own files (last.pth with its optimizer and step, best_*.pth, log.jsonl) are the run's:
         # another command writing over one loses what no command can make again
         raise TsrError(f"{what} {path} is a file of the training run in {path.parent}; writing it would replace the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HELP = "draw training curves of runs (loss per task, val A-ACC / A-PSNR, sigmas) into one PNG"
 
 # panel title -> which log.jsonl keys it draws (a prefix ends with '/')
@@ -40,17 +41,28 @@ def log_of(run: str) -> Path:
     return path
 
 
+def is_png(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+
+
 def run(args):
+    from tsr.engine.monitor import read_log
+    from tsr.io import atomic_write
+    from tsr.outputs import check_output_file
+
+    paths = [log_of(r) for r in args.runs]
+    # before reading anything: never over a log this reads, nor over a file that is not an earlier plot (a
+    # checkpoint named by mistake); an existing PNG is what --out names on purpose, and is replaced
+    out = check_output_file(args.out, "--out", inputs={f"RUN {path}": path for path in paths}, example="curves.png",
+                            replaces=("a PNG image", is_png))
+
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
-    from tsr.engine.monitor import read_log
-    from tsr.io import atomic_write
-
-    logs = [(log_of(r).parent.name if Path(r).is_dir() else Path(r).parent.name, read_log(log_of(r)))
-            for r in args.runs]
+    logs = [(path.parent.name, read_log(path)) for path in paths]
     figure, axes = plt.subplots(2, 2, figsize=(12, 8))
     for axis, (title, key) in zip(axes.flat, PANELS):
         drawn = 0
@@ -68,7 +80,7 @@ def run(args):
         else:
             axis.text(0.5, 0.5, "not logged", ha="center", va="center", transform=axis.transAxes, color="grey")
     figure.tight_layout()
-    path = atomic_write(args.out, lambda f: figure.savefig(f, format="png", dpi=100))
+    path = atomic_write(out, lambda f: figure.savefig(f, format="png", dpi=100))
     plt.close(figure)
     print(f"written: {path}")
     return 0
