@@ -60,3 +60,30 @@ def test_out_never_replaces_an_input_or_a_file_that_is_not_a_png(tmp_path, capsy
     assert main(["plot", str(run), "--out", str(png)]) == 0
     with Image.open(png) as image:
         assert image.size == (1200, 800)
+
+
+def test_a_log_cut_short_is_plotted_and_a_damaged_one_is_one_line(tmp_path, capsys):
+    """A run killed mid-write leaves its last line cut short: that line is left out (said on stderr) and the rest
+    plotted. Any other bad line is a one-line error naming file:line (these were tracebacks: JSONDecodeError,
+    KeyError 'step', AttributeError)."""
+    killed = tmp_path / "killed"
+    write_log(killed, RECORDS)
+    with open(killed / "log.jsonl", "a") as f:
+        f.write('{"step": 3, "loss/total": 0.9, "loss/s')
+    out = tmp_path / "killed.png"
+    assert main(["plot", str(killed), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"tsr plot: note: {killed / 'log.jsonl'}:4: last line cut short (a run killed while " \
+                           f"writing it); left out, the rest is plotted\n"
+    assert f"written: {out}" in captured.out and out.is_file()
+    for name, line, message in (("text", "garbage", "not a JSON line (Expecting value at column 1)"),
+                                ("nostep", '{"loss/sr": 1.0}', 'a record without "step"'),
+                                ("list", "[1, 2]", "a JSON list, not an object")):
+        write_log(tmp_path / name, [RECORDS[0]])
+        with open(tmp_path / name / "log.jsonl", "a") as f:
+            f.write(line + "\n" + json.dumps(RECORDS[1]) + "\n")
+        assert main(["plot", str(tmp_path / name), "--out", str(tmp_path / f"{name}.png")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"tsr plot: error: {tmp_path / name / 'log.jsonl'}:2: {message}") and \
+            err.count("\n") == 1
+        assert not (tmp_path / f"{name}.png").exists()

@@ -2,7 +2,10 @@
 monitor of ranks > 0."""
 import json
 
+import pytest
+
 from tsr.engine.monitor import LOG_NAME, Monitor, keep_log_until, read_log
+from tsr.errors import DataError
 
 
 class Lines:
@@ -50,6 +53,30 @@ def test_keep_log_until_skips_torn_lines_and_a_missing_file(tmp_path):
     log.write_text('{"step": 1}\nnot json\n{"step": 2}\n{"step": 4}\n{"note": "no step counts as step 0"}\n')
     keep_log_until(log, 2)
     assert log.read_text() == '{"step": 1}\n{"step": 2}\n{"note": "no step counts as step 0"}\n'
+
+
+def test_read_log_leaves_out_a_cut_last_line_and_names_any_other_bad_line(tmp_path):
+    log = tmp_path / LOG_NAME
+    good = '{"step": 1, "loss/total": 0.5}\n\n{"step": 2, "val/A/acc": null, "lr": NaN}\n'
+    log.write_text(good)
+    records = read_log(log)
+    assert records[0] == {"step": 1, "loss/total": 0.5} and records[1]["val/A/acc"] is None and len(records) == 2
+    torn = []
+    log.write_text(good + '{"step": 3, "loss/to')     # a run killed while writing step 3
+    assert read_log(log, on_torn=torn.append) == records and torn == [4]
+    assert read_log(log) == records                     # no one to tell: left out all the same
+    log.write_text(good + '{"step": 3}')                # complete, only its newline missing: kept
+    assert read_log(log)[-1] == {"step": 3}
+    for line, message in (('{"step": 3, "loss/to', "not a JSON line (Unterminated string"),   # cut, yet not last
+                          ("[1, 2]", "a JSON list, not an object"),
+                          ('{"loss/sr": 1.0}', 'a record without "step" (keys: [\'loss/sr\'])'),
+                          ('{"step": "3"}', '"step" is "3"; expected an integer'),
+                          ('{"step": 3, "loss/sr": [1]}', '"loss/sr" is [1]; expected a number (or null)')):
+        log.write_text(good + line + "\n" + '{"step": 4}\n')
+        with pytest.raises(DataError) as error:
+            read_log(log, on_torn=torn.append)
+        assert str(error.value).startswith(f"{log}:4: {message}")
+    assert torn == [4]
 
 
 def test_a_disabled_monitor_writes_and_prints_nothing(tmp_path, capsys):

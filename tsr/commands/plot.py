@@ -2,6 +2,7 @@
 loss per task, validation A-ACC and A-PSNR, and the learned sigmas of uncertainty weighting."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -57,12 +58,17 @@ def run(args):
     out = check_output_file(args.out, "--out", inputs={f"RUN {path}": path for path in paths}, example="curves.png",
                             replaces=("a PNG image", is_png))
 
+    def torn(path: Path):
+        return lambda line: print(f"tsr plot: note: {path}:{line}: last line cut short (a run killed while writing "
+                                  f"it); left out, the rest is plotted", file=sys.stderr)
+
+    logs = [(path.parent.name, read_log(path, on_torn=torn(path))) for path in paths]
+
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
-    logs = [(path.parent.name, read_log(path)) for path in paths]
     figure, axes = plt.subplots(2, 2, figsize=(12, 8))
     for axis, (title, key) in zip(axes.flat, PANELS):
         drawn = 0

@@ -8,10 +8,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 import numpy as np
 
 from tsr.engine.console_log import RunLog, progress_line
+from tsr.errors import DataError
 from tsr.io import atomic_write_text
 
 LOG_NAME = "log.jsonl"
@@ -94,6 +95,44 @@ def keep_log_until(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def read_log(path: Path) -> list[dict]:
-    """The records of a log.jsonl."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+def read_log(path: Path, on_torn: Optional[Callable[[int], None]] = None) -> list[dict]:
+    """The records of a log.jsonl: JSON objects with an integer "step" and numbers (or null) for the rest.
+
+    A last line without its newline that is not JSON is one a process killed mid-write left (each record is
+    written with its newline, so a cut line is always the last and never complete): it is left out, and
+    `on_torn(its line number)` told. Any other line that is not such a record is a DataError naming path:line, so a
+    damaged log is never read as a shorter good one."""
+    path = Path(path)
+    lines = path.read_bytes().split(b"\n")
+    records = []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError as e:                 # JSONDecodeError, or bytes that are not UTF-8 text
+            if number == len(lines):            # no newline after it: cut short
+                if on_torn is not None:
+                    on_torn(number)
+                continue
+            detail = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else "not UTF-8 text"
+            raise DataError(f"{path}:{number}: not a JSON line ({detail}); expected one JSON object per line, as "
+                            f"tsr train writes") from None
+        records.append(_checked_record(record, path, number))
+    return records
+
+
+def _checked_record(record, path: Path, number: int) -> dict:
+    where = f"{path}:{number}"
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: a JSON {type(record).__name__}, not an object; expected one record per line "
+                        f'({{"step": N, "loss/total": ...}})')
+    if "step" not in record:
+        raise DataError(f'{where}: a record without "step" (keys: {sorted(record)[:6]}); every record has its step')
+    for key, value in record.items():
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key == "step" and not (number_ok and isinstance(value, int)):
+            raise DataError(f'{where}: "step" is {json.dumps(value)}; expected an integer')
+        if not number_ok and value is not None:
+            raise DataError(f'{where}: "{key}" is {json.dumps(value)[:40]}; expected a number (or null)')
+    return record
