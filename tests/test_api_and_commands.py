@@ -1,4 +1,9 @@
 """The Python API (load / super_resolve / recognize) and the `tsr merge|convert|sr` commands."""
+import csv
+import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +21,7 @@ from tsr.models.build import build_model
 from tsr.models.crnn import CRNN
 from tsr.models.wrapper import FullModel, Part
 from tsr.perf import reference_tsrn as REF
+from trainer_helpers import REPO
 
 SMALL = ["model.sr.blocks=1", "model.sr.channels=16", "model.sr.stn=false", "model.recognizer.hidden=16"]
 
@@ -159,6 +165,39 @@ def test_sr_command_errors(tmp_path, capsys):
     assert "has no SR network (parts: ['recognizer'])" in capsys.readouterr().err
     assert main(["sr", "--ckpt", str(tmp_path / "missing.pth"), "--input", str(broken), "--out", str(tmp_path / "o")]) == 2
     assert "missing.pth does not exist" in capsys.readouterr().err
+
+
+def test_sr_and_read_write_awkward_file_names_faithfully(tmp_path, capsys):
+    """One predictions.tsv writer for `tsr sr` and `tsr read`: a name with a tab or newline is quoted (tsr sr wrote
+    it raw, breaking the file), and a Latin-1 name is written as its bytes on disk (both ended in a
+    UnicodeEncodeError traceback after all the work)."""
+    small_checkpoint(tmp_path / "full.pth")
+    images = tmp_path / "images"
+    images.mkdir()
+    names = sorted(["plain.png", "tab\there.png", "new\nline.png", 'q"uote.png', os.fsdecode(b"caf\xe9.png")])
+    for seed, name in enumerate(names):
+        write_png(images / name, (40, 12), seed)
+
+    def first_column(tsv):
+        rows = list(csv.reader(io.StringIO(tsv.read_bytes().decode("utf-8", "surrogateescape"), newline=""),
+                               delimiter="\t"))
+        assert rows[0] == ["file", "text"] and all(len(row) == 2 for row in rows)
+        return [row[0] for row in rows[1:]]
+
+    out = tmp_path / "out"
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(images), "--out", str(out)]) == 0
+    assert first_column(out / "predictions.tsv") == names
+    assert os.fsencode(names[0]) == b"caf\xe9.png" and (out / os.fsdecode(b"caf\xe9.png")).is_file()
+    assert main(["read", "--recognizer", str(tmp_path / "full.pth"), "--input", str(images),
+                 "--out", str(tmp_path / "read")]) == 0
+    assert first_column(tmp_path / "read" / "predictions.tsv") == names
+    # a UTF-8 locale other than C.UTF-8 gives Python a strict stdout, which refused to print a Latin-1 --out
+    latin = os.fsdecode(b"sortie_\xe9")
+    proc = subprocess.run([sys.executable, "-m", "tsr", "sr", "--ckpt", str(tmp_path / "full.pth"), "--input",
+                           str(images / "plain.png"), "--out", str(tmp_path / latin)], cwd=REPO, capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert os.fsencode(str(tmp_path / latin)) in proc.stdout and (tmp_path / latin / "plain.png").is_file()
 
 
 def test_recognize_reads_class_from_logits_and_restores_mode():

@@ -8,7 +8,7 @@ from PIL import Image
 
 from public_recognizer_files import write_public_files
 from tsr.cli import main
-from tsr.commands.read import predictions_tsv
+from tsr.commands.sr import predictions_tsv
 from tsr.errors import TsrError
 from tsr.judges import load_judge, load_judges, parse_spec
 

@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A file name that is not UTF-8 (Latin-1 'caf\xe9.png') reaches Python as a str with surrogates, which a strict
+    # UTF-8 stdout (a UTF-8 locale other than C.UTF-8) refuses: a path printed after the work ended in a traceback.
+    # Print such names as the bytes they are, as Python does under the C locale (stderr already escapes them).
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
     # under torchrun every rank may report; say which
     where = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
     try:

@@ -16,19 +16,6 @@ def add_arguments(parser):
     options.add_device(parser, "cpu")
 
 
-def predictions_tsv(rows) -> str:
-    """[(file name, text)] -> 'file<TAB>text' lines under that header; a name holding a tab, newline or quote is
-    quoted (csv's excel-tab dialect: csv.reader(f, delimiter='\\t') reads the names back exactly)."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(["file", "text"])
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def run(args):
     import time
     from pathlib import Path
@@ -36,9 +23,8 @@ def run(args):
     import torch
 
     from tsr import dist
-    from tsr.commands.sr import list_images, read_lr
+    from tsr.commands.sr import PREDICTIONS, list_images, read_lr, write_predictions
     from tsr.errors import TsrError
-    from tsr.io import atomic_write_text
     from tsr.judges import load_judge
 
     if args.batch_size < 1:
@@ -53,7 +39,7 @@ def run(args):
         images = torch.stack([read_lr(f, judge.hr_size, mask=False) for f in batch])
         rows += zip((f.name for f in batch), judge.read(images))
     seconds = time.perf_counter() - started
-    path = atomic_write_text(Path(args.out) / "predictions.tsv", predictions_tsv(rows))
+    path = write_predictions(Path(args.out) / PREDICTIONS, rows)
     empty = sum(1 for _, text in rows if not text)
     print(f"read {len(rows)} image(s) with {judge.name} ({args.recognizer}) at {judge.hr_size[0]}x{judge.hr_size[1]} "
           f"in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.1f} images/s); {empty} read as empty")

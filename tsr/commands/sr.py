@@ -67,6 +67,27 @@ def check_inputs_kept(input_path: str | Path, files: list[Path], out: Path, name
                        "name; choose another --out folder")
 
 
+def predictions_tsv(rows) -> str:
+    """[(file name, text)] -> 'file<TAB>text' lines under that header; a name holding a tab, newline or quote is
+    quoted (csv's excel-tab dialect: csv.reader(f, delimiter='\\t') reads the names back exactly)."""
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["file", "text"])
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_predictions(path: str | Path, rows) -> Path:
+    """predictions.tsv of `tsr sr` and `tsr read`: UTF-8, each file name as the bytes it has on disk. A name that
+    is not UTF-8 (Latin-1 'caf\\xe9.png') comes from the file system as a str with surrogates, which strict UTF-8
+    cannot encode (a traceback after all the work); surrogateescape writes its original bytes back."""
+    from tsr.io import atomic_write_bytes
+
+    return atomic_write_bytes(path, predictions_tsv(rows).encode("utf-8", "surrogateescape"))
+
+
 def png_bytes(image) -> bytes:
     """[C, H, W] in [0,1] -> PNG bytes of its RGB channels (a mask channel is dropped)."""
     import numpy as np
@@ -83,7 +104,7 @@ def run(args):
 
     from tsr import api, dist
     from tsr.errors import TsrError
-    from tsr.io import atomic_write_bytes, atomic_write_text
+    from tsr.io import atomic_write_bytes
     from tsr.outputs import check_output_dir
 
     if args.batch_size < 1:
@@ -108,6 +129,6 @@ def run(args):
             predictions += zip((f.name for f in batch_files), api.recognize(model, sr, cfg))
     print(f"{len(files)} SR images ({sr.shape[-2]}x{sr.shape[-1]}) written to {out}")
     if "recognizer" in model:
-        atomic_write_text(out / PREDICTIONS, "file\ttext\n" + "".join(f"{f}\t{t}\n" for f, t in predictions))
+        write_predictions(out / PREDICTIONS, predictions)
         print(f"predictions: {out / PREDICTIONS}")
     return 0
