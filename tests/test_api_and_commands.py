@@ -15,6 +15,7 @@ from tsr import api
 from tsr.charset import ALPHABETS, CTCCodec
 from tsr.checkpoint import read_checkpoint, save_checkpoint
 from tsr.cli import main
+from tsr.commands.sr import output_names
 from tsr.config import build_config
 from tsr.errors import CheckpointError, TsrError
 from tsr.models.build import build_model
@@ -165,6 +166,27 @@ def test_sr_command_errors(tmp_path, capsys):
     assert "has no SR network (parts: ['recognizer'])" in capsys.readouterr().err
     assert main(["sr", "--ckpt", str(tmp_path / "missing.pth"), "--input", str(broken), "--out", str(tmp_path / "o")]) == 2
     assert "missing.pth does not exist" in capsys.readouterr().err
+
+
+def test_sr_gives_every_input_its_own_output(tmp_path, capsys):
+    """Inputs a.jpg, a.png and a.jpg.png were written to a.jpg.png twice (one over the other) and a.png.png, while
+    3 images were reported written."""
+    small_checkpoint(tmp_path / "full.pth", "model.parts=[sr, head]")
+    images = tmp_path / "images"
+    images.mkdir()
+    for seed, name in enumerate(["a.jpg", "a.png", "a.jpg.png"]):
+        write_png(images / name, (40, 12), seed)
+    out = tmp_path / "out"
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(images), "--out", str(out)]) == 0
+    assert "3 SR images" in capsys.readouterr().out
+    outputs = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(outputs) == ["a.jpg.png", "a.jpg.png.png", "a.png.png"] and len(set(outputs.values())) == 3
+    single = tmp_path / "single"       # a.jpg.png's own output is the one named after it
+    assert main(["sr", "--ckpt", str(tmp_path / "full.pth"), "--input", str(images / "a.jpg.png"),
+                 "--out", str(single)]) == 0
+    assert (single / "a.jpg.png").read_bytes() == outputs["a.jpg.png.png"]
+    # names that differ only in case would be one file on a case-insensitive file system
+    assert output_names([Path("A.jpg"), Path("a.png"), Path("b.png")]) == ["A.jpg.png", "a.png.png", "b.png"]
 
 
 def test_sr_and_read_write_awkward_file_names_faithfully(tmp_path, capsys):

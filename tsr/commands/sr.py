@@ -3,6 +3,7 @@ checkpoint has a recognizer."""
 from __future__ import annotations
 
 import io
+from collections import Counter
 from pathlib import Path
 
 PREDICTIONS = "predictions.tsv"
@@ -47,9 +48,20 @@ def read_lr(file: Path, lr_size: tuple[int, int], mask: bool):
 
 
 def output_names(files: list[Path]) -> list[str]:
-    """'a.jpg' -> 'a.png'; when two inputs share a stem, each keeps its full name: 'a.jpg.png'."""
-    stems = [f.stem for f in files]
-    return [f"{f.stem}.png" if stems.count(f.stem) == 1 else f"{f.name}.png" for f in files]
+    """One PNG name per input, all different: 'a.jpg' -> 'a.png', or, when another input would get that name too,
+    its full name 'a.jpg.png'. Applied until no two names clash: inputs a.jpg, a.png and a.jpg.png give a.jpg.png,
+    a.png.png and a.jpg.png.png (checking stems alone gave a.jpg.png twice, one image written over the other).
+    Names clash regardless of case ('A.jpg', 'a.png'), as they would on a case-insensitive file system; full names
+    never clash, since the inputs are files of one folder."""
+    full = [False] * len(files)
+    while True:
+        names = [f"{f.name if whole else f.stem}.png" for f, whole in zip(files, full)]
+        counts = Counter(name.casefold() for name in names)
+        clashing = [i for i, name in enumerate(names) if counts[name.casefold()] > 1 and not full[i]]
+        if not clashing:
+            return names
+        for i in clashing:
+            full[i] = True
 
 
 def check_inputs_kept(input_path: str | Path, files: list[Path], out: Path, names: list[str]) -> None:
