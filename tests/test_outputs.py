@@ -119,3 +119,94 @@ def test_sr_device_cuda_without_cuda_is_one_line(inputs, tmp_path, capsys):
     assert main(["sr", "--ckpt", str(inputs / "c.pth"), "--input", str(inputs / "images"), "--out",
                  str(tmp_path / "o"), "--device", "cuda"]) == 2
     assert "--device is cuda, but this torch" in capsys.readouterr().err
+
+
+def test_sr_and_read_replace_nothing_in_out_without_overwrite(inputs, tmp_path, capsys):
+    """A user's own file named like an output was overwritten silently, and a second run into one --out with an
+    SR-only checkpoint left the first run's predictions.tsv (another checkpoint's readings) beside its images.
+    Such a --out is refused before any work; --overwrite replaces, and removes that predictions.tsv."""
+    sr_only = tmp_path / "sr_only.pth"
+    small_checkpoint(sr_only, "model.parts=[sr, head]", seed=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_text("my own file")
+    (out / "notes.txt").write_text("mine too")
+    command = ["sr", "--ckpt", str(inputs / "c.pth"), "--input", str(inputs / "images"), "--out", str(out)]
+    assert main(command) == 2
+    assert capsys.readouterr().err == f"tsr sr: error: --out {out} already holds a.png (names this run's output " \
+                                      f"takes); pass --overwrite to replace them, or choose another --out\n"
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "notes.txt"]
+    assert (out / "a.png").read_text() == "my own file"
+    assert main([*command, "--overwrite"]) == 0
+    assert "2 SR images (32x128) written" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "notes.txt", "predictions.tsv"]
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert first["a.png"].startswith(b"\x89PNG") and first["notes.txt"] == b"mine too"
+
+    sr_only_command = ["sr", "--ckpt", str(sr_only), "--input", str(inputs / "images"), "--out", str(out)]
+    assert main(sr_only_command) == 2
+    assert "already holds a.png, b.png, predictions.tsv (names" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert main([*sr_only_command, "--overwrite"]) == 0
+    assert f"removed {out / 'predictions.tsv'} of an earlier run" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "notes.txt"]
+    assert (out / "a.png").read_bytes() != first["a.png"]           # the new checkpoint's image
+
+    read = ["read", "--recognizer", str(inputs / "c.pth"), "--input", str(inputs / "images"), "--out", str(out)]
+    (out / "predictions.tsv").write_text("my own readings")
+    assert main(read) == 2
+    assert "already holds predictions.tsv" in capsys.readouterr().err
+    assert (out / "predictions.tsv").read_text() == "my own readings"
+    assert main([*read, "--overwrite"]) == 0
+    assert (out / "predictions.tsv").read_text().startswith("file\ttext\na.png\t")
+
+
+def test_read_checks_out_before_reading(inputs, tmp_path, capsys, monkeypatch):
+    """`tsr read --out <a file>` read every image, then failed with 'afile: File exists'."""
+    import tsr.data.user_images
+
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    monkeypatch.setattr(tsr.data.user_images, "open_rgb", lambda *a: pytest.fail("an image was read"))
+    assert main(["read", "--recognizer", str(inputs / "c.pth"), "--input", str(inputs / "images"),
+                 "--out", str(afile)]) == 2
+    assert capsys.readouterr().err == f"tsr read: error: --out {afile} is a file; expected a folder (existing or new)\n"
+    assert afile.read_text() == "keep me"
+
+
+def test_sr_output_appears_whole_or_not_at_all(inputs, tmp_path, capsys, monkeypatch):
+    """Outputs were written per batch: a damaged input in a later batch (or a stop) left the earlier batches'
+    PNGs with no sign the run was incomplete. Every input is now read before any work, and the outputs are moved
+    into --out only when the last one is done."""
+    from tsr import api
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("RGB", (50, 20), (200, 100, 50)).save(folder / name)
+    (folder / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    calls = []
+    real = api.super_resolve
+    monkeypatch.setattr(api, "super_resolve", lambda *a: calls.append(1) or real(*a))
+    out = tmp_path / "out"
+    command = ["sr", "--ckpt", str(inputs / "c.pth"), "--input", str(folder), "--out", str(out), "--batch-size", "1"]
+    assert main(command) == 2
+    assert f"--input file {folder / 'd.png'} is not an image PIL can read" in capsys.readouterr().err
+    assert calls == [] and not out.exists()
+
+    (folder / "d.png").unlink()
+
+    def stop_at_the_second_batch(*a):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(api, "super_resolve", stop_at_the_second_batch)
+    assert main(command) == 130
+    assert not out.exists()                          # made by this run, and nothing in it: gone
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")
+    calls.clear()
+    assert main(command) == 130
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]      # no half of a run, no hidden staging folder

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from tsr.errors import TsrError
 
@@ -80,6 +80,23 @@ def check_apart(path: str | os.PathLike, what: str, inputs: Mapping[str, str | o
 def _inside(inner: Path, outer: Path) -> bool:
     """`inner` lies below folder `outer` (either may not exist yet)."""
     return any(_same_file(parent, outer) for parent in inner.resolve().parents)
+
+
+def check_replaced(folder: str | os.PathLike, names: Sequence[str], what: str, overwrite: bool) -> list[str]:
+    """The `names` that already exist in `folder`, where a command writes files of those names (a folder the user
+    names may hold their own files: nothing there is replaced silently). TsrError naming `what` and the first few
+    unless `overwrite` (the user's --overwrite); a folder of such a name is an error either way."""
+    folder = Path(folder)
+    existing = [name for name in names if os.path.lexists(folder / name)]
+    for name in existing:
+        if (folder / name).is_dir():
+            raise TsrError(f"{what} {folder}: {name} there is a folder, where this run writes a file of that name; "
+                           f"move it away or choose another {what}")
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise TsrError(f"{what} {folder} already holds {shown} (names this run's output takes); pass --overwrite to "
+                       f"replace them, or choose another {what}")
+    return existing
 
 
 def _same_file(a: Path, b: Path) -> bool:

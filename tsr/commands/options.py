@@ -20,6 +20,12 @@ def add_batch_size(parser, default: int | None, what: str = "images per batch") 
     parser.add_argument("--batch-size", "--batch", dest="batch_size", type=positive_int, default=default, help=what)
 
 
+def add_overwrite(parser, what: str) -> None:
+    """--overwrite: without it, a command that writes files of its own naming into a folder the user gives refuses
+    one that already holds a file of such a name (tsr.outputs.check_replaced)."""
+    parser.add_argument("--overwrite", action="store_true", help=what)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (argparse names the flag in its error)."""
     return _int_at_least(text, 1)

@@ -16,7 +16,11 @@ def add_arguments(parser):
     parser.add_argument("--ckpt", required=True, help="checkpoint with sr + head parts (tsr or TextZoom TSRN)")
     parser.add_argument("--input", required=True, help="an image file, or a folder of images (any PIL format)")
     parser.add_argument("--out", required=True, help="folder for the SR PNGs (and predictions.tsv); never the "
-                                                     "--input folder: inputs are never overwritten")
+                                                     "--input folder: inputs are never overwritten. The outputs "
+                                                     "appear there together when the last image is done")
+    options.add_overwrite(parser, "replace files in --out that have this run's output names (its PNGs, "
+                                  "predictions.tsv); a predictions.tsv there is removed when --ckpt has no recognizer "
+                                  "(it would describe other images)")
     options.add_batch_size(parser, 32, "images per forward")
     options.add_device(parser)
 
@@ -37,6 +41,15 @@ def list_images(path: str | Path, flag: str = "--input") -> list[Path]:
     if not files:
         raise DataError(f"{flag} {path} holds no image files (looked for {', '.join(sorted(extensions)[:8])}, ...)")
     return files
+
+
+def check_readable(files: list[Path], flag: str = "--input") -> None:
+    """DataError naming the first of `files` PIL cannot read. Every input is decoded once before any work, so that
+    a damaged file late in a folder stops the run before anything is computed or written."""
+    from tsr.data.user_images import open_rgb
+
+    for file in files:
+        open_rgb(file, flag)
 
 
 def read_lr(file: Path, lr_size: tuple[int, int], mask: bool):
@@ -112,12 +125,15 @@ def png_bytes(image) -> bytes:
 
 
 def run(args):
+    import os
+    import shutil
+
     import torch
 
     from tsr import api, dist
     from tsr.errors import TsrError
-    from tsr.io import atomic_write_bytes
-    from tsr.outputs import check_output_dir
+    from tsr.io import atomic_write_bytes, make_temp_dir
+    from tsr.outputs import check_output_dir, check_replaced
 
     if args.batch_size < 1:
         raise TsrError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -128,19 +144,46 @@ def run(args):
     model, cfg = api.load(args.ckpt, device=dist.init(args.device))
     if "sr" not in model or "head" not in model:
         raise TsrError(f"--ckpt {args.ckpt} has no SR network (parts: {list(model.keys())}); expected sr + head")
+    recognizes = "recognizer" in model
+    # predictions.tsv counts even when this checkpoint writes none: an earlier run's, left beside the new images,
+    # would describe other ones
+    replaced = check_replaced(out, [*names, PREDICTIONS], "--out", args.overwrite)
+    check_readable(files)
     data = cfg["data"]
     lr_size = (data["lr_height"], data["lr_width"])
-    predictions = []
-    for start in range(0, len(files), args.batch_size):
-        batch_files = files[start:start + args.batch_size]
-        lr = torch.stack([read_lr(f, lr_size, data["mask"]) for f in batch_files])
-        sr = api.super_resolve(model, lr)
-        for image, name in zip(sr, names[start:start + args.batch_size]):
-            atomic_write_bytes(out / name, png_bytes(image))
-        if "recognizer" in model:
-            predictions += zip((f.name for f in batch_files), api.recognize(model, sr, cfg))
-    print(f"{len(files)} SR images ({sr.shape[-2]}x{sr.shape[-1]}) written to {out}")
-    if "recognizer" in model:
-        write_predictions(out / PREDICTIONS, predictions)
+    made_out = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    # Everything is written into a hidden folder in --out first and moved into place at the end: a run that fails
+    # or is stopped leaves no outputs that look like a finished run's (a killed one leaves only that folder)
+    staging = make_temp_dir(out, prefix=".tsr-sr.", suffix=".partial")
+    try:
+        predictions = []
+        for start in range(0, len(files), args.batch_size):
+            batch_files = files[start:start + args.batch_size]
+            lr = torch.stack([read_lr(f, lr_size, data["mask"]) for f in batch_files])
+            sr = api.super_resolve(model, lr)
+            for image, name in zip(sr, names[start:start + args.batch_size]):
+                atomic_write_bytes(staging / name, png_bytes(image))
+            if recognizes:
+                predictions += zip((f.name for f in batch_files), api.recognize(model, sr, cfg))
+        if recognizes:
+            write_predictions(staging / PREDICTIONS, predictions)
+        # the old predictions.tsv goes first and the new one comes last: never one beside images it does not describe
+        if PREDICTIONS in replaced:
+            os.unlink(out / PREDICTIONS)
+        for name in [*names, PREDICTIONS] if recognizes else names:
+            os.replace(staging / name, out / name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if made_out and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    staging.rmdir()
+    over = len(set(replaced) & set(names))
+    print(f"{len(files)} SR images ({sr.shape[-2]}x{sr.shape[-1]}) written to {out}"
+          + (f" ({over} in place of files of their names)" if over else ""))
+    if recognizes:
         print(f"predictions: {out / PREDICTIONS}")
+    elif PREDICTIONS in replaced:
+        print(f"removed {out / PREDICTIONS} of an earlier run (--ckpt has no recognizer)")
     return 0
