@@ -14,7 +14,9 @@
 [ -n "${NPROC:-}${TSR_GPUS:-}" ] || TSR_GPUS=$("$TSR_PY" -c "import torch; print(torch.cuda.device_count())")
 nproc=${NPROC:-$(( TSR_GPUS > 0 ? TSR_GPUS : 2 ))}
 paths=()
-torchrun() { "$TSR_PY" -m torch.distributed.run --standalone --nproc_per_node="$nproc" "$@"; }
+# launch/torchrun.py: torchrun, without its traceback after a rank's own one-line error (and with the rank's status)
+tsr_torchrun=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/torchrun.py
+torchrun() { "$TSR_PY" "$tsr_torchrun" --standalone --nproc_per_node="$nproc" "$@"; }
 train() {
   local steps
   steps=$(scaled_steps "$@") || return

@@ -22,4 +22,5 @@ else
   : "${MASTER_ADDR:?set MASTER_ADDR (the address of the node with NODE_RANK 0), or RDZV_ENDPOINT}"
   rendezvous=(--node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" --master_port="${MASTER_PORT:-29500}")
 fi
-exec "$TSR_PY" -m torch.distributed.run --nnodes="$NNODES" --nproc_per_node="$nproc" "${rendezvous[@]}" -m tsr.train "$@"
+# launch/torchrun.py: torchrun, without its traceback after a rank's own one-line error (and with the rank's status)
+exec "$TSR_PY" "$TSR_ROOT/launch/torchrun.py" --nnodes="$NNODES" --nproc_per_node="$nproc" "${rendezvous[@]}" -m tsr.train "$@"

@@ -262,3 +262,19 @@ def test_a_script_that_ends_before_the_wait_stops_its_background_stage(tmp_path)
     assert saved.read_text() == "last.pth\n"            # the script waited for the job to save and end
     pid = int(pid_file.read_text())
     assert _ended(pid), f"background job {pid} still runs after its script ended"
+
+
+def test_a_ranks_one_line_error_is_all_torchrun_prints_and_its_status_is_kept(tmp_path):
+    """A bad config stops every rank with tsr's one-line error and status 2: launch/torchrun.sh's `torchrun` prints
+    that line once (not once per rank) and exits 2, without torchrun's ChildFailedError traceback and "Root Cause"
+    block. A rank that dies without a word (status 1: a traceback) still gets torchrun's report, then the only one."""
+    env = {"TSR_PY": sys.executable, "NPROC": "2", "PYTHONPATH": str(REPO)}
+    done = _bash("torchrun -m tsr.train --config missing.yaml", tmp_path, **env)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("tsr train")]
+    assert (done.returncode, len(errors)) == (2, 1), done.stderr
+    assert re.fullmatch(r"tsr train \(rank [01]\): error: config file \S*missing\.yaml does not exist", errors[0])
+    assert "Traceback" not in done.stderr and "Root Cause" not in done.stderr and "exitcode" not in done.stderr
+    (tmp_path / "crash.py").write_text("raise RuntimeError('no tsr line')\n")
+    done = _bash("torchrun crash.py", tmp_path, **env)
+    assert done.returncode == 1 and "RuntimeError: no tsr line" in done.stderr
+    assert "Root Cause" in done.stderr and "ChildFailedError" in done.stderr

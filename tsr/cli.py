@@ -71,18 +71,40 @@ def main(argv: list[str] | None = None) -> int:
         import numpy.random  # noqa: F401
         return int(args._run(args) or 0)
     except TsrError as e:
-        if str(e):   # a TsrError may set `label` / `exit_code` (a run stopped by a signal: "stopped", 128 + signal)
+        # a TsrError may set `label` / `exit_code` (a run stopped by a signal: "stopped", 128 + signal)
+        if str(e) and _first_to_say(f"{getattr(e, 'label', 'error')}: {e}"):
             print(f"tsr {args.command}{where}: {getattr(e, 'label', 'error')}: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
     except OSError as e:
         if e.filename is None:    # not about a path the user gave (a lost connection, ...): keep the traceback
             raise
         # a path the checks could not foresee (a disk that filled up, permissions changed mid-run)
-        print(f"tsr {args.command}{where}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        if _first_to_say(f"{e.filename}: {e.strerror or e}"):
+            print(f"tsr {args.command}{where}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"tsr {args.command}{where}: interrupted (Ctrl-C)", file=sys.stderr)
+        if _first_to_say("interrupted (Ctrl-C)"):
+            print(f"tsr {args.command}{where}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
+
+
+def _first_to_say(message: str) -> bool:
+    """Under launch/torchrun.py (TSR_SAID: a folder it made for this launch) a message that another rank of this node
+    has already printed is not printed again: a bad config or data path stops every rank with the same line, and two
+    copies that differ only in the rank read as two problems. Elsewhere every message is printed."""
+    folder = os.environ.get("TSR_SAID")
+    if not folder:
+        return True
+    import hashlib
+
+    try:
+        os.close(os.open(os.path.join(folder, hashlib.sha256(message.encode()).hexdigest()[:32]),
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    except OSError:
+        pass   # the folder is gone or unwritable: better twice than never
+    return True
 
 
 def exit_process(code: int) -> None:
