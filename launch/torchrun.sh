@@ -13,15 +13,20 @@
 # the GPU count comes from setup.sh's check (TSR_GPUS); asked of torch only where this file is sourced without it
 [ -n "${NPROC:-}${TSR_GPUS:-}" ] || TSR_GPUS=$("$TSR_PY" -c "import torch; print(torch.cuda.device_count())")
 nproc=${NPROC:-$(( TSR_GPUS > 0 ? TSR_GPUS : 2 ))}
+# checked here, before any work: torchrun would stop with a traceback (AssertionError / ValueError) not naming NPROC
+[[ $nproc =~ ^[1-9][0-9]*$ ]] || { echo "NPROC must be a whole number >= 1, got '$nproc'" >&2; exit 2; }
 paths=()
 # launch/torchrun.py: torchrun, without its traceback after a rank's own one-line error (and with the rank's status)
 tsr_torchrun=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/torchrun.py
 torchrun() { "$TSR_PY" "$tsr_torchrun" --standalone --nproc_per_node="$nproc" "$@"; }
-train() {
+# tsr_train ARGS: tsr.train under torchrun with `paths` and STEPS_X applied (launch/train.sh); `train`: the same with
+# --reuse, for the pipelines
+tsr_train() {
   local steps
   steps=$(scaled_steps "$@") || return
-  torchrun -m tsr.train --reuse "$@" "${paths[@]}" ${steps:+"$steps"}
+  torchrun -m tsr.train "$@" "${paths[@]}" ${steps:+"$steps"}
 }
+train() { tsr_train --reuse "$@"; }
 # scaled_steps ARGS: train.steps=K x the steps that `tsr config` resolves for train's ARGS (--dry-run set aside),
 # where STEPS_X=K is set and not 1; nothing printed and a failure where they resolve to no steps
 scaled_steps() {
@@ -30,13 +35,13 @@ scaled_steps() {
   local arg args=() steps
   for arg in "$@"; do
     case $arg in
-      --dry-run) ;;
+      --dry-run|--reuse) ;;
       --resume|--resume=*) echo "STEPS_X: a resumed run keeps its checkpoint's steps; unset STEPS_X to resume" >&2; return 2 ;;
       *) args+=("$arg") ;;
     esac
   done
   steps=$("$TSR_PY" -m tsr config --get train.steps "${args[@]}" "${paths[@]}") || steps=
-  [[ $steps =~ ^[0-9]+$ ]] || { echo "STEPS_X: no train.steps resolved for: $*" >&2; return 2; }
+  [[ $steps =~ ^[0-9]+$ ]] || { echo "STEPS_X: no train.steps resolved for: ${args[*]}" >&2; return 2; }
   echo "train.steps=$((steps * STEPS_X))"
 }
 # tsr eval under torchrun too: each rank reads whole batches with one thread; same tables as one process, which

@@ -15,6 +15,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$TSR_ROOT"
 : "${NNODES:?set NNODES (the number of nodes)}"
 nproc=${NPROC_PER_NODE:-$(( TSR_GPUS > 0 ? TSR_GPUS : 1 ))}   # TSR_GPUS: setup.sh
+# checked here: torchrun would stop with a traceback (AssertionError / ValueError) not naming NPROC_PER_NODE
+[[ $nproc =~ ^[1-9][0-9]*$ ]] || { echo "NPROC_PER_NODE must be a whole number >= 1, got '$nproc'" >&2; exit 2; }
+# STEPS_X is launch/torchrun.sh's (train.sh, the demo): refused rather than ignored here
+[ "${STEPS_X:-1}" = 1 ] || { echo "STEPS_X is not applied by train_multinode.sh; give train.steps=N instead" >&2; exit 2; }
 if [ -n "${RDZV_ENDPOINT:-}" ]; then
   rendezvous=(--rdzv_backend=c10d --rdzv_endpoint="$RDZV_ENDPOINT" --rdzv_id="${RDZV_ID:-tsr}")
 else

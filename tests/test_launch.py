@@ -278,3 +278,52 @@ def test_a_ranks_one_line_error_is_all_torchrun_prints_and_its_status_is_kept(tm
     done = _bash("torchrun crash.py", tmp_path, **env)
     assert done.returncode == 1 and "RuntimeError: no tsr line" in done.stderr
     assert "Root Cause" in done.stderr and "ChildFailedError" in done.stderr
+
+
+TRAIN_SHIM = """#!/usr/bin/env bash
+# launch/train.sh's python: torchrun and single-process training are recorded, set-up's check finds no GPU, anything
+# else (`tsr config`) is the real python
+case "$1 ${2:-}" in
+  "-c "*) echo 0; exit 0 ;;
+  */torchrun.py*) shift; echo "torchrun $*" >> "$SHIM_LOG"; exit 0 ;;
+  "-m tsr.train") shift 2; echo "one process $*" >> "$SHIM_LOG"; exit 0 ;;
+esac
+exec "$REAL_PYTHON" "$@"
+"""
+
+
+def _train_sh(tmp_path, args, script="train.sh", **env):
+    shim, log = tmp_path / "python", tmp_path / "log"
+    shim.write_text(TRAIN_SHIM)
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    base = {k: v for k, v in os.environ.items() if k not in ("NPROC", "TSR_GPUS", "STEPS_X", "NPROC_PER_NODE")}
+    done = subprocess.run(["bash", str(REPO / "launch" / script), *args], capture_output=True, text=True, timeout=120,
+                          env={**base, "TSR_PYTHON": str(shim), "REAL_PYTHON": sys.executable, "SHIM_LOG": str(log),
+                               **env})
+    return done, (log.read_text().splitlines() if log.exists() else [])
+
+
+def test_train_sh_applies_steps_x_checks_nproc_and_prints_help_once(tmp_path):
+    """launch/train.sh: STEPS_X scales the steps as for the demo's stages (it was ignored); NPROC / NPROC_PER_NODE
+    that are not whole numbers >= 1 stop the script in one line naming them (torchrun's traceback did not); --help
+    comes from one process (each rank printed it)."""
+    sr = "configs/demo/sr.yaml"
+    steps = load_config(str(REPO / sr))["train"]["steps"]
+    done, calls = _train_sh(tmp_path, ["--config", sr], STEPS_X="4", NPROC="1")
+    assert done.returncode == 0, done.stderr
+    assert calls == [f"torchrun --standalone --nproc_per_node=1 -m tsr.train --config {sr} train.steps={4 * steps}"]
+    for bad in ("0", "abc"):
+        (tmp_path / "log").unlink(missing_ok=True)
+        done, calls = _train_sh(tmp_path, ["--config", sr], NPROC=bad)
+        assert (done.returncode, calls) == (2, [])
+        assert done.stderr.splitlines()[-1] == f"NPROC must be a whole number >= 1, got '{bad}'"
+        done, calls = _train_sh(tmp_path, ["--config", sr], "train_multinode.sh", NPROC_PER_NODE=bad, NNODES="1",
+                                NODE_RANK="0", MASTER_ADDR="localhost")
+        assert (done.returncode, calls) == (2, [])
+        assert done.stderr.splitlines()[-1] == f"NPROC_PER_NODE must be a whole number >= 1, got '{bad}'"
+    done, calls = _train_sh(tmp_path, ["--config", sr], "train_multinode.sh", STEPS_X="4", NNODES="1",
+                            NODE_RANK="0", MASTER_ADDR="localhost")
+    assert (done.returncode, calls) == (2, [])
+    assert done.stderr.splitlines()[-1].startswith("STEPS_X is not applied by train_multinode.sh")
+    done, calls = _train_sh(tmp_path, ["--help"], NPROC="2")
+    assert (done.returncode, calls) == (0, ["one process --help"]), done.stderr
