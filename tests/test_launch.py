@@ -327,3 +327,21 @@ def test_train_sh_applies_steps_x_checks_nproc_and_prints_help_once(tmp_path):
     assert done.stderr.splitlines()[-1].startswith("STEPS_X is not applied by train_multinode.sh")
     done, calls = _train_sh(tmp_path, ["--help"], NPROC="2")
     assert (done.returncode, calls) == (0, ["one process --help"]), done.stderr
+
+
+def test_test_sh_runs_the_paths_it_is_given_or_the_whole_suite(tmp_path):
+    """launch/test.sh: a test file, folder or test id among its arguments is what pytest runs (`tests` was always
+    added, so the whole suite ran beside it); without one, the whole suite (CI's .ci/run gives no arguments). An
+    option's value that names a folder holding no tests (`-k launch`: the launch/ folder) is not a path to run."""
+    shim = tmp_path / "python"
+    shim.write_text('#!/usr/bin/env bash\n[ "$1" = -c ] && { echo 0; exit 0; }\necho "$*"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    pytest = "-m pytest -n auto --dist loadscope"
+    ran = {" ".join(args): subprocess.run(["bash", str(REPO / "launch" / "test.sh"), *args], capture_output=True,
+                                          text=True, timeout=60, env={**os.environ, "TSR_PYTHON": str(shim)})
+           for args in ([], ["-k", "launch"], ["tests/test_launch.py"], ["-n", "0", "tests/test_launch.py::test_x"], ["tests/engine"])}
+    assert {args: (done.returncode, done.stdout.strip()) for args, done in ran.items()} == {
+        "": (0, f"{pytest} tests"), "-k launch": (0, f"{pytest} tests -k launch"),
+        "tests/test_launch.py": (0, f"{pytest} tests/test_launch.py"),
+        "-n 0 tests/test_launch.py::test_x": (0, f"{pytest} -n 0 tests/test_launch.py::test_x"),
+        "tests/engine": (0, f"{pytest} tests/engine")}
