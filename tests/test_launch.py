@@ -345,3 +345,46 @@ def test_test_sh_runs_the_paths_it_is_given_or_the_whole_suite(tmp_path):
         "tests/test_launch.py": (0, f"{pytest} tests/test_launch.py"),
         "-n 0 tests/test_launch.py::test_x": (0, f"{pytest} -n 0 tests/test_launch.py::test_x"),
         "tests/engine": (0, f"{pytest} tests/engine")}
+
+
+def test_setup_remakes_its_own_broken_venv_refuses_another_and_leaves_a_complete_one_unlocked(tmp_path):
+    """launch/setup.sh: a venv set-up made (.tsr-made) that cannot run (killed while being made: no interpreter; its
+    interpreter's link gone) is made again; one it did not make is left as it is, with one line naming TSR_VENV and
+    exit 2 (every later set-up failed with "No such file or directory .../bin/python3"); a complete environment is
+    used without taking the lock, whose file a read-only shared install could not hold."""
+    shim = tmp_path / "python"
+    shim.write_text(SHIM)
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+
+    def setup(venv):
+        log = tmp_path / f"{venv.name}.log"
+        log.unlink(missing_ok=True)
+        env = {**_without_tsr_python(), "PYTHON": str(shim), "TSR_VENV": str(venv), "SHIM_LOG": str(log)}
+        done = subprocess.run(["bash", "-c", f"source {REPO / 'launch' / 'setup.sh'}"], env=env, capture_output=True,
+                              text=True, timeout=60)
+        return done, [" ".join(line.split()[2:]) for line in log.read_text().splitlines()[::2]] if log.exists() else []
+
+    for name, dangling in (("killed", False), ("unlinked", True)):
+        venv = tmp_path / name
+        (venv / "bin").mkdir(parents=True)
+        (venv / "pyvenv.cfg").write_text("home = /gone\n")
+        (venv / ".tsr-made").touch()
+        if dangling:
+            (venv / "bin" / "python").symlink_to("/gone/python3")
+        done, asked = setup(venv)
+        assert done.returncode == 0, done.stderr
+        assert asked.count("-m venv") == 1 and (venv / ".tsr-setup").is_file() and (venv / "bin" / "python").is_file()
+    foreign = tmp_path / "foreign"
+    (foreign / "bin").mkdir(parents=True)
+    (foreign / "pyvenv.cfg").write_text("home = /gone\n")
+    (foreign / "bin" / "python").symlink_to("/gone/python3")
+    done, asked = setup(foreign)
+    assert (done.returncode, asked, done.stdout) == (2, [], "")
+    assert done.stderr.strip().startswith(f"[setup] TSR_VENV={foreign} is a virtual environment that cannot run")
+    assert len(done.stderr.strip().splitlines()) == 1 and (foreign / "bin" / "python").is_symlink()
+    # complete: made above; its lock file removed, set-up must not make it again
+    complete = tmp_path / "killed"
+    (complete / ".tsr-setup.lock").unlink()
+    done, asked = setup(complete)
+    assert done.returncode == 0 and len(asked) == 1 and asked[0].startswith("-c import sys, torch, tsr"), asked  # the check alone
+    assert not (complete / ".tsr-setup.lock").exists()
