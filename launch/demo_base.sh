@@ -16,6 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh"
 cd "$TSR_ROOT"
 out=${TSR_DEMO_OUT:-eval/results/demo}
+writable_folder TSR_DEMO_OUT "$out"
 demo_data
 
 # The reader needs only the data: it trains beside the sr and recognizer stages, filling the cores where they leave

@@ -86,5 +86,12 @@ else
 fi
 # the check that the environment works also counts the GPUs (TSR_GPUS, launch/torchrun.sh's default process count):
 # one torch import instead of two, ~2 s of every launch script on 2 cores
-TSR_GPUS=$("$TSR_PY" -c "import sys, torch, tsr; print(f'[setup] python {sys.version.split()[0]}, torch {torch.__version__}, tsr {tsr.__version__}, cuda available: {torch.cuda.is_available()}', file=sys.stderr); print(torch.cuda.device_count())")
+# (an environment without torch or tsr, e.g. a TSR_PYTHON of another project: one line naming it, not a traceback)
+tsr_check=$(mktemp)
+if TSR_GPUS=$("$TSR_PY" -c "import sys, torch, tsr; print(f'[setup] python {sys.version.split()[0]}, torch {torch.__version__}, tsr {tsr.__version__}, cuda available: {torch.cuda.is_available()}', file=sys.stderr); print(torch.cuda.device_count())" 2>"$tsr_check"); then
+  cat "$tsr_check" >&2; rm -f "$tsr_check"
+else
+  echo "[setup] $TSR_PY cannot import torch and tsr ($(tail -n 1 "$tsr_check")); install requirements.txt there, or unset TSR_PYTHON" >&2
+  rm -f "$tsr_check"; exit 2
+fi
 export TSR_GPUS

@@ -31,7 +31,7 @@ train() { tsr_train --reuse "$@"; }
 # where STEPS_X=K is set and not 1; nothing printed and a failure where they resolve to no steps
 scaled_steps() {
   [ "${STEPS_X:-1}" != 1 ] || return 0
-  [[ $STEPS_X =~ ^[1-9][0-9]*$ ]] || { echo "STEPS_X must be a whole number >= 1, got '$STEPS_X'" >&2; return 2; }
+  check_steps_x || return
   local arg args=() steps
   for arg in "$@"; do
     case $arg in
@@ -43,6 +43,20 @@ scaled_steps() {
   steps=$("$TSR_PY" -m tsr config --get train.steps "${args[@]}" "${paths[@]}") || steps=
   [[ $steps =~ ^[0-9]+$ ]] || { echo "STEPS_X: no train.steps resolved for: ${args[*]}" >&2; return 2; }
   echo "train.steps=$((steps * STEPS_X))"
+}
+check_steps_x() {
+  [ "${STEPS_X:-1}" = 1 ] || [[ $STEPS_X =~ ^[1-9][0-9]*$ ]] ||
+    { echo "STEPS_X must be a whole number >= 1, got '$STEPS_X'" >&2; return 2; }
+}
+# writable_folder VAR PATH: PATH is a folder, or can be made one, where files can be written; else one line naming
+# VAR and exit 2: checked before a pipeline's work, not minutes later by its first write. A probe file is made, as
+# tsr/outputs.py does, because root passes every permission test on a read-only filesystem.
+writable_folder() {
+  local existing=$2 probe=
+  while [ ! -e "$existing" ]; do existing=$(dirname "$existing"); done
+  [ -d "$existing" ] && probe=$(mktemp -p "$existing" .tsr-write-check.XXXXXX 2>/dev/null) ||
+    { echo "$1=$2: cannot write there ($existing is not a writable folder)" >&2; exit 2; }
+  rm -f "$probe"
 }
 # tsr eval under torchrun too: each rank reads whole batches with one thread; same tables as one process, which
 # took 4x as long with 2 threads on a busy 2-core machine (TSRN's GRUs and small convs scale poorly over threads)
@@ -96,6 +110,9 @@ demo_data() {
   data=${TSR_DEMO_DATA:-data/synth}
   runs=${TSR_DEMO_RUNS:-checkpoints/demo}
   paths=("data.train_roots=[$data/train]" "data.test_root=$data/test" "run.out_root=$runs")
+  check_steps_x || exit
+  writable_folder TSR_DEMO_DATA "$data"
+  writable_folder TSR_DEMO_RUNS "$runs"
   stamp "synthesising TextZoom-format data in $data"
   "$TSR_PY" -m tsr synth --out "$data" --train "${SYNTH_TRAIN:-20000}" --test "${SYNTH_TEST:-300}" --seed 0 --reuse
 }

@@ -68,6 +68,16 @@ def test_tsr_python_is_used_as_it_is_with_nothing_installed(tmp_path):
     done = subprocess.run(["bash", "-c", f"source {REPO / 'launch' / 'setup.sh'}; echo \"$TSR_PY\""], cwd=tmp_path,
                           env={**env, "TSR_PYTHON": "./python"}, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, f"{tmp_path}/./python"), done.stderr
+    # an interpreter without torch (another project's): one line naming it, exit 2 (was the import's traceback)
+    shim.write_text("#!/usr/bin/env bash\n"
+                    "printf 'Traceback (most recent call last):\\n  File \"<string>\", line 1\\n"
+                    "ModuleNotFoundError: No module named torch\\n' >&2; exit 1\n")
+    done = subprocess.run(["bash", "-c", f"source {REPO / 'launch' / 'setup.sh'}; echo after"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines()[-1] == (f"[setup] {shim} cannot import torch and tsr (ModuleNotFoundError: No "
+                                            "module named torch); install requirements.txt there, or unset TSR_PYTHON")
+    assert "Traceback" not in done.stderr
 
 
 def test_steps_x_multiplies_each_stages_resolved_steps(tmp_path):
@@ -388,3 +398,21 @@ def test_setup_remakes_its_own_broken_venv_refuses_another_and_leaves_a_complete
     done, asked = setup(complete)
     assert done.returncode == 0 and len(asked) == 1 and asked[0].startswith("-c import sys, torch, tsr"), asked  # the check alone
     assert not (complete / ".tsr-setup.lock").exists()
+
+
+def test_demo_data_refuses_folders_it_cannot_write_and_a_bad_steps_x_before_any_work(tmp_path):
+    """demo_data (demo.sh, ablation.sh, judges.sh, efficiency.sh): an unwritable TSR_DEMO_DATA / TSR_DEMO_RUNS, or
+    STEPS_X that is no whole number, is one line and exit 2 before synth starts (STEPS_X=abc was refused only
+    after synthesis, an unwritable output folder minutes later, at its first write)."""
+    (tmp_path / "a_file").write_text("")
+    synth = 'stamp() { echo "stamp $*"; }\ndemo_data\necho after'
+    cases = {"TSR_DEMO_DATA": {"TSR_DEMO_DATA": "a_file/synth"}, "TSR_DEMO_RUNS": {"TSR_DEMO_RUNS": "a_file/runs"},
+             "STEPS_X": {"STEPS_X": "abc"}}
+    done = {case: _bash(synth, tmp_path, TSR_GPUS="0", **env) for case, env in cases.items()}
+    assert {case: (d.returncode, d.stdout, d.stderr) for case, d in done.items()} == {
+        "TSR_DEMO_DATA": (2, "", "TSR_DEMO_DATA=a_file/synth: cannot write there (a_file is not a writable folder)\n"),
+        "TSR_DEMO_RUNS": (2, "", "TSR_DEMO_RUNS=a_file/runs: cannot write there (a_file is not a writable folder)\n"),
+        "STEPS_X": (2, "", "STEPS_X must be a whole number >= 1, got 'abc'\n")}
+    fine = _bash(synth, tmp_path, TSR_GPUS="0", TSR_DEMO_DATA="new/data", TSR_DEMO_RUNS=str(tmp_path))
+    assert fine.stdout.startswith("stamp synthesising TextZoom-format data in new/data") and fine.returncode != 0
+    assert not list(tmp_path.glob(".tsr-write-check.*"))      # the probe is removed
