@@ -151,3 +151,25 @@ def test_cli_get_prints_one_resolved_value_for_the_launch_scripts():
         "tsr config: error: --get train.stepz: no key 'stepz' under 'train' (keys there: tasks, ")
     assert get("--get", "train.steps.x") == (
         2, "", "tsr config: error: --get train.steps.x: 'train.steps' is a value, not a section")
+
+
+def test_a_dotted_override_into_a_mapping_sets_one_entry_and_keeps_the_files():
+    """`train.task_weights.align=2` adds align to the config file's weights (it used to replace the whole mapping,
+    dropping the file's `content: 0.15` without a word); a whole mapping still replaces, as in a config file."""
+    demo = Path(__file__).resolve().parents[1] / "configs" / "demo"
+    train = load_config(demo / "joint_feature.yaml")["train"]
+    assert train["task_weights"] == {"content": 0.15} and train["task_start"] == {"rec": 30}
+    assert len(train["lr_scale"]) == 2
+
+    over = load_config(demo / "joint_feature.yaml", ["train.task_weights.align=2", "train.task_start.align=5",
+                                                     "train.lr_scale.sr=2", "train.task_weights.content=0.5"])["train"]
+    assert over["task_weights"] == {"content": 0.5, "align": 2}
+    assert over["task_start"] == {"rec": 30, "align": 5}
+    assert over["lr_scale"] == {**train["lr_scale"], "sr": 2}
+    whole = load_config(demo / "joint_feature.yaml", ["train.task_weights={align: 2}"])["train"]
+    assert whole["task_weights"] == {"align": 2}
+    # the entry is checked as any value of the mapping; a key below an entry is not a number
+    with pytest.raises(ConfigError, match=r"'train\.task_weights' .*each >= 0.*\(bad: align: -1\)"):
+        load_config(demo / "joint_feature.yaml", ["train.task_weights.align=-1"])
+    with pytest.raises(ConfigError, match=r"'train\.task_weights' .*\(bad: align: \{'x': 2\}\)"):
+        load_config(None, ["train.task_weights.align.x=2"])

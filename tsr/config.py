@@ -3,7 +3,8 @@
 The schema is `tsr/defaults.yaml`: every valid key is there with a default whose type is the key's type
 (`null` = optional, any type; `{}` = a free-form mapping). A run's config is the defaults, then each
 `_base_` file, then the file itself, then `key=value` overrides (values parsed as YAML, see tsr.config_yaml:
-YAML 1.2 booleans, duplicate keys are errors). An unknown key is an error that names the closest valid key, a
+YAML 1.2 booleans, duplicate keys are errors; `train.task_weights.align=2` sets one entry of a mapping and keeps
+the others, as a child config does). An unknown key is an error that names the closest valid key, a
 null only fits a key whose default is null or that NULLABLE names, and numbers must lie in the key's range
 (tsr.config_ranges); the resolved tree is saved with every run.
 """
@@ -60,6 +61,7 @@ def build_config(tree: dict, overrides: Iterable[str] = (), source: str = "confi
     _merge_checked(cfg, tree, defaults, source=source)
     for item in overrides:
         key, value = parse_override(item)
+        key, value = _into_mapping(cfg, defaults, key, value)
         _merge_checked(cfg, _nest(key, value), defaults, source=f"override '{item}'")
     _check_values(cfg)
     return cfg
@@ -149,6 +151,24 @@ def _deep_update(dst: dict, src: dict) -> None:
             _deep_update(dst[key], value)
         else:
             dst[key] = copy.deepcopy(value)
+
+
+def _into_mapping(cfg: dict, schema: dict, dotted: str, value: Any) -> tuple[str, Any]:
+    """An override whose key reaches into a free-form mapping (`train.task_weights.align=2`) sets that one entry:
+    -> (the mapping's key, the mapping so far with the entry set), so the config file's other entries stay, as
+    they do when a child config names one entry. Any other override -> (dotted, value) unchanged; a whole mapping
+    (`train.task_weights={align: 2}`) still replaces the one before it."""
+    parts = dotted.split(".")
+    node, current = schema, cfg
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node or not isinstance(current, dict):
+            break   # an unknown key or one below a value: _merge_checked names it
+        node, current = node[part], current.get(part)
+        if node == {} and isinstance(current, dict):       # `{}` in the schema: a free-form mapping
+            entry, rest = parts[i + 1], parts[i + 2:]
+            merged = {**copy.deepcopy(current), entry: _nest(".".join(rest), value) if rest else value}
+            return ".".join(parts[:i + 1]), merged
+    return dotted, value
 
 
 def _nest(dotted: str, value: Any) -> dict:
