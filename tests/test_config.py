@@ -171,5 +171,69 @@ def test_a_dotted_override_into_a_mapping_sets_one_entry_and_keeps_the_files():
     # the entry is checked as any value of the mapping; a key below an entry is not a number
     with pytest.raises(ConfigError, match=r"'train\.task_weights' .*each >= 0.*\(bad: align: -1\)"):
         load_config(demo / "joint_feature.yaml", ["train.task_weights.align=-1"])
-    with pytest.raises(ConfigError, match=r"'train\.task_weights' .*\(bad: align: \{'x': 2\}\)"):
+    with pytest.raises(ConfigError, match=r"'train\.task_weights' .*mapping of names to float.*\(align: dict"):
         load_config(None, ["train.task_weights.align.x=2"])
+
+
+@pytest.mark.parametrize("override, message", [
+    # list items are checked against the default's items (these passed, then failed as tracebacks in the run)
+    ("data.train_roots=[[a]]", r"'data\.train_roots' .* must be a list of str, got \[\['a'\]\] \(item 0: list \['a'\]\)"),
+    ("data.train_roots=5", r"'data\.train_roots' .* must be a list of str, got int 5$"),
+    ("data.test_splits=[easy, 1]", r"'data\.test_splits' .* must be a list of str, got \['easy', 1\] \(item 1: int 1\)"),
+    ("model.recognizer.cnn_channels=[4.5,8,8,8,16,16,16]", r"must be a list of int, .*\(item 0: float 4\.5\)"),
+    ("train.betas=[true, 0.9]", r"'train\.betas' .* must be a list of float, .*\(item 0: bool True\)"),
+    # keys whose default (null, [], {}) shows no type take the type declared in tsr.config.TYPES
+    ("train.init=5", r"'train\.init' .* must be str, got int 5"),
+    ("eval.recognizer=5", r"'eval\.recognizer' .* must be str, got int 5"),
+    ("model.adapter.type=[dense]", r"'model\.adapter\.type' .* must be str, got list"),
+    ("train.val_limit=1.5", r"'train\.val_limit' .* must be int, got float 1\.5"),
+    ("train.lr_milestones=[1.5]", r"'train\.lr_milestones' .* must be a list of int"),
+    ("train.content_layers=[1]", r"'train\.content_layers' .* must be a list of str"),
+    ("train.task_start={rec: 1.5}", r"'train\.task_start' .* must be a mapping of names to int, .*\(rec: float 1\.5\)"),
+    ("train.task_weights={1: 2}", r"'train\.task_weights' .* must be a mapping of names, got \{1: 2\} \(not a name: 1\)"),
+    ("train.lr_scale=[2]", r"'train\.lr_scale' .* must be dict, got list"),
+])
+def test_list_items_and_keys_without_a_typed_default_are_type_checked(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_typed_values_that_fit_are_kept_as_written():
+    cfg = load_config(None, ["data.train_roots=/x", "train.init=runs/sr/last.pth", "train.val_limit=3",
+                             "train.lr_milestones=[10, 20]", "train.task_weights={sr: 1, rec: 0.5}",
+                             "model.parts=[sr, head]", "train.content_layers=[cnn.relu1]", "eval.recognizer=null"])
+    assert cfg["data"]["train_roots"] == ["/x"] and cfg["train"]["val_limit"] == 3
+    assert cfg["train"]["task_weights"] == {"sr": 1, "rec": 0.5} and cfg["train"]["lr_milestones"] == [10, 20]
+    assert cfg["train"]["init"] == "runs/sr/last.pth" and cfg["eval"]["recognizer"] is None
+
+
+def test_every_key_has_a_type():
+    """A new key with a null, [] or {} default must be declared in TYPES, else it would take anything."""
+    from tsr.config import TYPES, value_type
+
+    def keys(tree, prefix=""):
+        for key, value in tree.items():
+            if isinstance(value, dict) and value:
+                yield from keys(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+    defaults = dict(keys(load_defaults()))
+    assert set(TYPES) <= set(defaults)
+    for dotted, default in defaults.items():
+        value_type(dotted, default)   # KeyError: no type
+        if isinstance(default, list):   # a list default's items have one type, the key's
+            assert len({type(item) for item in default}) <= 1, dotted
+
+
+@pytest.mark.parametrize("override", ["data.test_splits=[1]", "train.init=5", "train.val_limit=1.5",
+                                      "run.seed=100000000000000000000", "train.distill_temperature=0"])
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_train_refuses_such_values_in_one_line_before_the_run_folder(override, dry_run, tmp_path, capsys):
+    from tsr.cli import main as tsr_main
+
+    sr = Path(__file__).resolve().parents[1] / "configs" / "demo" / "sr.yaml"
+    code = tsr_main(["train", "--config", str(sr), f"run.out_root={tmp_path / 'runs'}", override, *dry_run])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"tsr train: error: config key '{override.split('=')[0]}'"), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()

@@ -1,12 +1,12 @@
 """One config tree: YAML files with `_base_` includes, dotted command-line overrides, checked types.
 
-The schema is `tsr/defaults.yaml`: every valid key is there with a default whose type is the key's type
-(`null` = optional, any type; `{}` = a free-form mapping). A run's config is the defaults, then each
-`_base_` file, then the file itself, then `key=value` overrides (values parsed as YAML, see tsr.config_yaml:
-YAML 1.2 booleans, duplicate keys are errors; `train.task_weights.align=2` sets one entry of a mapping and keeps
-the others, as a child config does). An unknown key is an error that names the closest valid key, a
-null only fits a key whose default is null or that NULLABLE names, and numbers must lie in the key's range
-(tsr.config_ranges); the resolved tree is saved with every run.
+The schema is `tsr/defaults.yaml`: every valid key is there with a default whose type is the key's type, a list's
+items the type of the default's items (`null` = optional and `{}` = a mapping of names: TYPES says what those and
+empty lists take). A run's config is the defaults, then each `_base_` file, then the file itself, then `key=value`
+overrides (values parsed as YAML, see tsr.config_yaml: YAML 1.2 booleans, duplicate keys are errors;
+`train.task_weights.align=2` sets one entry of a mapping and keeps the others, as a child config does). An unknown
+key is an error that names the closest valid key, a null only fits a key whose default is null or that NULLABLE
+names, and numbers must lie in the key's range (tsr.config_ranges); the resolved tree is saved with every run.
 """
 from __future__ import annotations
 
@@ -200,25 +200,85 @@ def _merge_checked(cfg: dict, update: dict, schema: dict, source: str, prefix: s
 # never reach the SR network; defaults.yaml says what null means for each)
 NULLABLE = frozenset({"train.feature_grad_start"})
 
+# What the keys take whose default does not show it: null (optional), [] or {} defaults. A type, [type] (a list of
+# them) or {str: type} (a mapping of names to them). Every other key takes its default's type, and a list key the
+# type of its default's items. Without these a null-default key took any value and a list any items, which passed
+# here and failed later as a Python traceback inside the run folder (train.init=5, data.test_splits=[1]).
+TYPES = {
+    "model.adapter.type": str,
+    "eval.recognizer": str,
+    "train.init": str,
+    "train.val_limit": int,
+    "train.content_layers": [str],
+    "train.lr_milestones": [int],
+    "train.task_weights": {str: float},
+    "train.task_start": {str: int},
+    "train.lr_scale": {str: float},
+}
+
+
+def value_type(dotted: str, default: Any) -> Any:
+    """The type `dotted` takes, in the notation of TYPES: declared there, or read off the default."""
+    if dotted in TYPES:
+        return TYPES[dotted]
+    if isinstance(default, list) and default:
+        return [type(default[0])]
+    if default is None or default == [] or default == {}:
+        raise KeyError(f"config key '{dotted}' has a default ({default!r}) that shows no type; declare it in TYPES")
+    return type(default)
+
 
 def _checked_value(dotted: str, value: Any, default: Any, source: str) -> Any:
-    if default is None or (value is None and dotted in NULLABLE):
-        return copy.deepcopy(value)
-    expected = type(default)
     if value is None:
-        raise ConfigError(f"config key '{dotted}' in {source} must be {expected.__name__}, got null (only keys whose "
-                          "default is null are optional)")
-    if expected is bool and bool_from_word(value) is not None:   # yes / no / on / off, as YAML 1.1 reads them
+        if default is None or dotted in NULLABLE:
+            return None
+        raise ConfigError(f"config key '{dotted}' in {source} must be {type(default).__name__}, got null (only keys "
+                          "whose default is null are optional)")
+    kind, given = value_type(dotted, default), value
+    if isinstance(kind, list):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]   # data.train_roots=/x: one value for a list key is the list of it
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{dotted}' in {source} must be list, got {type(value).__name__} {value!r}")
+        items = [(f"item {i}", item) for i, item in enumerate(value)]
+        what = f"a list of {kind[0].__name__}"
+    elif isinstance(kind, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{dotted}' in {source} must be dict, got {type(value).__name__} {value!r}")
+        (key_kind, item_kind), = kind.items()
+        bad_keys = [k for k in value if not isinstance(k, key_kind)]
+        if bad_keys:
+            raise ConfigError(f"config key '{dotted}' in {source} must be a mapping of names, got {value!r} (not a "
+                              f"name: {bad_keys[0]!r})")
+        items = list(value.items())
+        what, kind = f"a mapping of names to {item_kind.__name__}", [item_kind]
+    else:
+        checked = _scalar(value, kind)
+        if checked is _WRONG:
+            raise ConfigError(f"config key '{dotted}' in {source} must be {kind.__name__}, got {type(value).__name__} "
+                              f"{value!r}")
+        return checked
+    for where, item in items:
+        if _scalar(item, kind[0]) is _WRONG:
+            detail = (f"{given!r} ({where}: {type(item).__name__} {item!r})" if value is given  # not wrapped above
+                      else f"{type(item).__name__} {item!r}")
+            raise ConfigError(f"config key '{dotted}' in {source} must be {what}, got {detail}")
+    # items as written: an int where a float is expected is a number, kept so messages and config.yaml show the 1
+    return copy.deepcopy(value)
+
+
+_WRONG = object()
+
+
+def _scalar(value: Any, kind: type) -> Any:
+    """`value` as `kind` (yes/no/on/off -> bool, an int -> float), or _WRONG."""
+    if kind is bool and bool_from_word(value) is not None:   # yes / no / on / off, as YAML 1.1 reads them
         return bool_from_word(value)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool) and kind is not bool:
+        return _WRONG
+    if kind is float and isinstance(value, int):
         return float(value)
-    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
-        return copy.deepcopy(value)
-    if expected is list and isinstance(value, (str, int, float)):
-        # data.train_roots=/x: one value for a list key is the list of it
-        return [value]
-    raise ConfigError(
-        f"config key '{dotted}' in {source} must be {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value if isinstance(value, kind) else _WRONG
 
 
 def _suggest(dotted: str, schema: dict, prefix: str) -> str:

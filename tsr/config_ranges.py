@@ -13,6 +13,9 @@ import re
 from typing import Any, Callable
 
 RANGES = {
+    # numpy's seed range: the trainer seeds numpy with seed % 2**32, so a larger seed would repeat a smaller one's
+    # numpy stream; far larger ones overflow torch's 64-bit seeds in the run (the loader's is seed * 1_000_003 + ...)
+    "run.seed": "in [0, 4294967296)",
     "data.max_len": ">= 1",
     "data.hr_height": ">= 1",
     "data.hr_width": ">= 1",
@@ -28,6 +31,7 @@ RANGES = {
     "eval.batch_size": ">= 1",
     "train.task_weights": "each >= 0",
     "train.sr_loss_weights": "each >= 0",
+    "train.distill_temperature": "> 0",   # the distill task divides the logits by it
     "train.init_min_loaded": "in [0, 1]",
     "train.steps": ">= 1",
     "train.batch_size": ">= 1",
