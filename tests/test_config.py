@@ -237,3 +237,24 @@ def test_train_refuses_such_values_in_one_line_before_the_run_folder(override, d
     assert code == 2 and err.startswith(f"tsr train: error: config key '{override.split('=')[0]}'"), err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_config_file_given_as_an_override_or_a_folder_is_named_as_such(tmp_path):
+    """Every command that takes overrides has --config (not all have --ckpt, which the message used to name); a
+    folder was reported as not existing."""
+    with pytest.raises(ConfigError, match=r"override 'configs/demo/sr\.yaml' is not of the form key=value .*; a "
+                                          r"config file goes after --config \(--config configs/demo/sr\.yaml\)$"):
+        parse_override("configs/demo/sr.yaml")
+    with pytest.raises(ConfigError, match=r"a file or path goes after its flag \(--help lists them\)$") as e:
+        parse_override("runs/sr/last.pth")
+    assert "--ckpt" not in str(e.value)
+    (tmp_path / "stage").mkdir()
+    write(tmp_path / "stage" / "b.yaml", {})
+    write(tmp_path / "stage" / "a.yaml", {})
+    with pytest.raises(ConfigError, match=r"config file .*stage is a folder; expected a YAML file \(it holds a\.yaml, "
+                                          r"b\.yaml\)$"):
+        load_config(tmp_path / "stage")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"config file .*empty is a folder; expected a YAML file \(named in _base_ "
+                                          r"of .*top\.yaml\)$"):
+        load_config(write(tmp_path / "top.yaml", {"_base_": "empty"}))

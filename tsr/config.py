@@ -80,8 +80,10 @@ def parse_override(item: str) -> tuple[str, Any]:
     """'train.lr=1e-4' -> ('train.lr', 1e-4). Values are read as YAML (so 1e-4 -> float, [1,2] -> list, off -> 'off');
     an empty value is an error (write `key=null` to clear an optional key)."""
     if "=" not in item:
-        raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.lr=1e-4); a file or path "
-                          f"goes after its flag (e.g. --ckpt {item})")
+        # every command that takes overrides has --config (tsr train, config, eval, bench, profile); --ckpt only eval
+        where = (f"a config file goes after --config (--config {item})" if item.lower().endswith((".yaml", ".yml"))
+                 else "a file or path goes after its flag (--help lists them)")
+        raise ConfigError(f"override '{item}' is not of the form key=value (e.g. train.lr=1e-4); {where}")
     key, raw = item.split("=", 1)
     key = key.strip()
     if not key:
@@ -121,6 +123,10 @@ def _read_with_bases(path: Path, chain: tuple) -> dict:
     path = path.resolve()
     if path in chain:
         raise ConfigError(f"config file {path} includes itself through _base_: {' -> '.join(map(str, chain + (path,)))}")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; expected a YAML file"
+                          + (f" (named in _base_ of {chain[-1]})" if chain else "")
+                          + _yaml_files_in(path))
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist" + (f" (named in _base_ of {chain[-1]})" if chain else ""))
     try:
@@ -141,6 +147,14 @@ def _read_with_bases(path: Path, chain: tuple) -> dict:
         _deep_update(merged, _read_with_bases(path.parent / base, chain + (path,)))
     _deep_update(merged, data)
     return merged
+
+
+def _yaml_files_in(folder: Path, shown: int = 4) -> str:
+    """' (it holds a.yaml, b.yaml, ...)' for a folder given where a config file belongs; '' when it holds none."""
+    names = sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not names:
+        return ""
+    return f" (it holds {', '.join(names[:shown])}{', ...' if len(names) > shown else ''})"
 
 
 def _deep_update(dst: dict, src: dict) -> None:
