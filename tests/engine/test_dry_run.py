@@ -43,3 +43,17 @@ def test_dry_run_names_what_would_fail(data_root, tmp_path, capsys):
                                                                                    **{"run.name": "default"})]
     assert tsr_main(taken) == 2
     assert "already holds last.pth" in capsys.readouterr().err
+
+
+def test_dry_run_names_the_setting_of_a_checkpoint_it_cannot_read(data_root, tmp_path, capsys):
+    """train.init=<a run folder> said 'checkpoint ... is not a file', naming neither the setting nor what to give."""
+    run = tmp_path / "sr"
+    run.mkdir()
+    (run / "last.pth").write_bytes(b"")
+    (run / "best_psnr_model.pth").write_bytes(b"")
+    base = ["train", "--config", stage_config("sr"), "--dry-run"]
+    assert tsr_main([*base, *tiny_overrides(data_root, tmp_path / "runs", **{"train.init": str(run)})]) == 2
+    assert capsys.readouterr().err == (f"tsr train: error: train.init: checkpoint {run} is a folder; expected a "
+                                       f"checkpoint file (it holds best_psnr_model.pth, last.pth)\n")
+    assert tsr_main([*base, *tiny_overrides(data_root, tmp_path / "runs", **{"eval.recognizer": str(run)})]) == 2
+    assert capsys.readouterr().err.startswith(f"tsr train: error: eval.recognizer: checkpoint {run} is a folder")

@@ -141,6 +141,11 @@ def read_checkpoint(path: str | os.PathLike, expected_format: Optional[str] = No
 
 
 def _torch_load(path: Path) -> Any:
+    if path.is_dir():
+        # most often a run folder where one of its checkpoints was meant (which one is the caller's to say)
+        held = sorted(p.name for p in path.glob("*.pth") if p.is_file())
+        raise CheckpointError(f"checkpoint {path} is a folder; expected a checkpoint file"
+                              + (f" (it holds {', '.join(held)})" if held else ""))
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists()
                               else f"checkpoint {path} is not a file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,7 @@ from tsr.engine.optim import build_optimizer
 from tsr.engine.run_folder import BEST_ACC, BEST_PSNR, LAST, RunFolder
 from tsr.engine.tasks import StageTasks
 from tsr.engine.trainer import _micro_batch
-from tsr.errors import DataError, TsrError
+from tsr.errors import CheckpointError, DataError, TsrError
 from tsr.models.build import build_model
 
 
@@ -34,9 +35,11 @@ def dry_run(cfg: dict, device: torch.device, world: int = 1, resume: Optional[st
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
     elif train["init"]:
-        folder.init_weights(model, train["init"])
+        with _naming("train.init"):
+            folder.init_weights(model, train["init"])
     if cfg["eval"]["recognizer"]:
-        read_checkpoint(cfg["eval"]["recognizer"])
+        with _naming("eval.recognizer"):
+            read_checkpoint(cfg["eval"]["recognizer"])
     tasks = StageTasks(cfg, model)
     optimizer = build_optimizer(model, train)
     dataset = build_train_dataset(data["train_roots"], **dataset_options(data))
@@ -58,6 +61,15 @@ def dry_run(cfg: dict, device: torch.device, world: int = 1, resume: Optional[st
                        f"lower train.lr or check the data")
     return _plan(cfg, model, optimizer, folder.path, world, micro, len(dataset), splits, total,
                  {t: float(v.detach()) for t, v in losses.items()}, resume)
+
+
+@contextmanager
+def _naming(setting: str):
+    """A checkpoint that cannot be read says which setting named it ('train.init: checkpoint runs/sr is a folder')."""
+    try:
+        yield
+    except CheckpointError as e:
+        raise CheckpointError(f"{setting}: {e}") from None
 
 
 def _check_writable(run_dir: Path) -> None:
