@@ -45,6 +45,22 @@ def test_dry_run_names_what_would_fail(data_root, tmp_path, capsys):
     assert "already holds last.pth" in capsys.readouterr().err
 
 
+def test_dry_run_reads_eval_recognizer_as_validation_does(data_root, tmp_path, capsys):
+    """KIND:PATH is how eval.recognizer is documented; the dry run read the whole spec as a file name and refused
+    'crnn:PATH' that the run itself accepts. A spec naming a checkpoint without a recognizer fails as in the run."""
+    from tsr.checkpoint import save_checkpoint
+    from trainer_helpers import tiny_stage
+
+    cfg, model = tiny_stage("recognizer", data_root, tmp_path, **{"train.init": "null"})
+    reader = save_checkpoint(tmp_path / "reader.pth", model, cfg, step=0)
+    base = ["train", "--config", stage_config("sr"), "--dry-run"]
+    assert tsr_main([*base, *tiny_overrides(data_root, tmp_path / "runs", **{"eval.recognizer": f"crnn:{reader}"})]) == 0
+    assert "dry run: every check passed" in capsys.readouterr().out
+    assert tsr_main([*base, *tiny_overrides(data_root, tmp_path / "runs", **{"eval.recognizer": f"aster:{reader}"})]) == 2
+    assert "holds a recognizer of type CRNN, not ASTER" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_dry_run_names_the_setting_of_a_checkpoint_it_cannot_read(data_root, tmp_path, capsys):
     """train.init=<a run folder> said 'checkpoint ... is not a file', naming neither the setting nor what to give."""
     run = tmp_path / "sr"

@@ -11,7 +11,6 @@ from typing import Optional
 import torch
 from torch.utils.data import DataLoader
 
-from tsr.checkpoint import read_checkpoint
 from tsr.data.lmdb_dataset import build_train_dataset, collate, dataset_options, load_test_splits
 from tsr.engine import fast_path
 from tsr.engine.optim import build_optimizer
@@ -19,6 +18,7 @@ from tsr.engine.run_folder import BEST_ACC, BEST_PSNR, LAST, RunFolder
 from tsr.engine.tasks import StageTasks
 from tsr.engine.trainer import _micro_batch
 from tsr.errors import CheckpointError, DataError, TsrError
+from tsr.judges import load_judge
 from tsr.models.build import build_model
 
 
@@ -37,9 +37,11 @@ def dry_run(cfg: dict, device: torch.device, world: int = 1, resume: Optional[st
     elif train["init"]:
         with _naming("train.init"):
             folder.init_weights(model, train["init"])
-    if cfg["eval"]["recognizer"]:
+    if cfg["eval"]["recognizer"] is not None and "sr" in model:
+        # as validation loads it (tsr.engine.validation: it judges SR output only): KIND:PATH or a checkpoint
+        # holding a recognizer; read as a bare checkpoint, a documented crnn:PATH failed here and passed in the run
         with _naming("eval.recognizer"):
-            read_checkpoint(cfg["eval"]["recognizer"])
+            load_judge(cfg["eval"]["recognizer"])
     tasks = StageTasks(cfg, model)
     optimizer = build_optimizer(model, train)
     dataset = build_train_dataset(data["train_roots"], **dataset_options(data))
