@@ -121,3 +121,14 @@ def test_merge_never_writes_over_a_training_runs_checkpoint(data_root, tmp_path,
     assert last.read_bytes() == before
     assert main(["merge", "--sr", str(tmp_path / "sr" / "last.pth"), "--out", str(tmp_path / "merged.pth")]) == 0
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["steps"] == 1
+
+
+def test_train_init_that_is_no_file_is_refused_before_the_run_folder_is_made(data_root, tmp_path, capsys):
+    assert tsr_train("--config", stage_config("sr"), *tiny_overrides(data_root, tmp_path, **{"train.steps": 1})) == 0
+    capsys.readouterr()
+    run = tmp_path / "sr"
+    overrides = tiny_overrides(data_root, tmp_path, **{"train.init": run, "run.name": "next"})
+    assert tsr_train("--config", stage_config("sr"), *overrides) == 2
+    assert capsys.readouterr().err == (f"tsr train: error: train.init: checkpoint {run} is a folder; expected a "
+                                       f"checkpoint file (it holds best_psnr_model.pth, last.pth)\n")
+    assert not (tmp_path / "next").exists()          # config.yaml and train.log were written there first

@@ -140,7 +140,9 @@ def read_checkpoint(path: str | os.PathLike, expected_format: Optional[str] = No
                           f"aster.pytorch's demo.pth.tar or MORAN_v2's moran.pth")
 
 
-def _torch_load(path: Path) -> Any:
+def check_checkpoint_path(path: str | Path) -> Path:
+    """CheckpointError unless `path` is a file (checked before a long job opens it)."""
+    path = Path(path)
     if path.is_dir():
         # most often a run folder where one of its checkpoints was meant (which one is the caller's to say)
         held = sorted(p.name for p in path.glob("*.pth") if p.is_file())
@@ -149,6 +151,11 @@ def _torch_load(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists()
                               else f"checkpoint {path} is not a file")
+    return path
+
+
+def _torch_load(path: Path) -> Any:
+    check_checkpoint_path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - arbitrary bytes make the unpickler fail in arbitrary ways

@@ -20,7 +20,7 @@ from tsr.config_yaml import load_yaml
 from tsr import dist
 from tsr.engine.rng import restore_rng_state
 from tsr.engine.run_lock import RunLock, RunLocked
-from tsr.errors import TsrError
+from tsr.errors import CheckpointError, TsrError
 from tsr.io import remove_temp_files
 
 log = logging.getLogger("tsr.train")
@@ -188,7 +188,10 @@ class RunFolder:
         than train.init_min_loaded of the model's parameter tensors filled is an error naming what did not fit.
         Parameters, not buffers, are counted: buffers are statistics the stage re-estimates (a QAT model's observer
         and fake-quantisation buffers alone outnumber its weights, and a float checkpoint has none of them)."""
-        checkpoint = read_checkpoint(path)
+        try:
+            checkpoint = read_checkpoint(path)
+        except CheckpointError as e:
+            raise CheckpointError(f"train.init: {e}") from None
         report = load_model_state(model, checkpoint["model"], strict=False, source=f"train.init {path}")
         parameters = {name for name, _ in model.named_parameters()}
         filled = sum(key in parameters for key in report.loaded)
