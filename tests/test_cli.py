@@ -28,3 +28,13 @@ def test_ctrl_c_is_one_line(tmp_path):
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1].endswith("tsr synth: interrupted (Ctrl-C)")
     assert not (tmp_path / "s" / "train").exists()
+
+
+def test_a_message_said_once_per_launch_may_hold_any_file_name(tmp_path, monkeypatch):
+    """Under launch/torchrun.py (TSR_SAID) each message is printed by the first rank only; a Latin-1 file name
+    (a str with surrogates) ended in a UnicodeEncodeError traceback inside the error handler."""
+    from tsr.cli import _first_to_say
+
+    monkeypatch.setenv("TSR_SAID", str(tmp_path))
+    message = "config file caf\udce9.yaml does not exist"
+    assert [_first_to_say(message), _first_to_say(message), _first_to_say("another")] == [True, False, True]

@@ -98,7 +98,7 @@ def _first_to_say(message: str) -> bool:
     import hashlib
 
     try:
-        os.close(os.open(os.path.join(folder, hashlib.sha256(message.encode()).hexdigest()[:32]),
+        os.close(os.open(os.path.join(folder, hashlib.sha256(message.encode("utf-8", "surrogateescape")).hexdigest()[:32]),
                          os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         return False

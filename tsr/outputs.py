@@ -40,7 +40,7 @@ def check_output_file(path: str | os.PathLike, what: str,
     if replaces is not None and path.exists() and not replaces[1](path):
         raise TsrError(f"{what} {path} exists and is not {replaces[0]}; only {replaces[0]} is replaced there. Choose "
                        f"another {what} (or move that file away)")
-    if replaces is None and path.is_file() and _is_run_folder(path.parent):
+    if replaces is None and path.is_file() and _is_run_file(path):
         # a training run's own files (last.pth with its optimizer and step, best_*.pth, log.jsonl) are the run's:
         # another command writing over one loses what no command can make again
         raise TsrError(f"{what} {path} is a file of the training run in {path.parent}; writing it would replace the "
@@ -49,9 +49,14 @@ def check_output_file(path: str | os.PathLike, what: str,
     return path
 
 
-def _is_run_folder(folder: Path) -> bool:
-    """A folder `tsr train` made: its config.yaml beside its log or checkpoint (tsr.engine.run_folder)."""
-    return (folder / "config.yaml").is_file() and any((folder / name).exists() for name in ("log.jsonl", "last.pth"))
+def _is_run_file(path: Path) -> bool:
+    """One of the files `tsr train` keeps in a run folder (its config.yaml beside its log or checkpoint); other files
+    there (a merge a user wrote beside the run) are anyone's."""
+    from tsr.engine.run_folder import RUN_FILES
+
+    folder = path.parent
+    in_run = (folder / "config.yaml").is_file() and any((folder / name).exists() for name in ("log.jsonl", "last.pth"))
+    return in_run and path.name in RUN_FILES
 
 
 def check_apart(path: str | os.PathLike, what: str, inputs: Mapping[str, str | os.PathLike | None]) -> Path:

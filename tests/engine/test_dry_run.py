@@ -71,5 +71,9 @@ def test_dry_run_names_the_setting_of_a_checkpoint_it_cannot_read(data_root, tmp
     assert tsr_main([*base, *tiny_overrides(data_root, tmp_path / "runs", **{"train.init": str(run)})]) == 2
     assert capsys.readouterr().err == (f"tsr train: error: train.init: checkpoint {run} is a folder; expected a "
                                        f"checkpoint file (it holds best_psnr_model.pth, last.pth)\n")
+    (tmp_path / "n.txt").write_text("hello\n")       # a file, but no checkpoint: named once (it said it twice)
+    assert tsr_main([*base, *tiny_overrides(data_root, tmp_path / "runs", **{"train.init": tmp_path / "n.txt"})]) == 2
+    assert capsys.readouterr().err.startswith(f"tsr train: error: train.init: {tmp_path / 'n.txt'}: not a PyTorch "
+                                              "checkpoint file")
     assert tsr_main([*base, *tiny_overrides(data_root, tmp_path / "runs", **{"eval.recognizer": str(run)})]) == 2
     assert capsys.readouterr().err.startswith(f"tsr train: error: eval.recognizer: checkpoint {run} is a folder")

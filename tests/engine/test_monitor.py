@@ -46,13 +46,22 @@ def test_a_resumed_monitor_drops_what_the_interrupted_run_wrote_after_its_checkp
     assert [(r["step"], r["loss/total"]) for r in read_log(log)] == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 9.0)]
 
 
-def test_keep_log_until_skips_torn_lines_and_a_missing_file(tmp_path):
+def test_keep_log_until_drops_a_torn_last_line_and_names_a_damaged_one(tmp_path):
     log = tmp_path / LOG_NAME
     keep_log_until(log, 3)
     assert not log.exists()
-    log.write_text('{"step": 1}\nnot json\n{"step": 2}\n{"step": 4}\n{"note": "no step counts as step 0"}\n')
+    log.write_text('{"step": 1}\n{"step": 2, "loss/total": 0.5}\n{"step": 4}\n{"step": 5, "lo')   # killed mid-line
     keep_log_until(log, 2)
-    assert log.read_text() == '{"step": 1}\n{"step": 2}\n{"note": "no step counts as step 0"}\n'
+    assert log.read_text() == '{"step": 1}\n{"step": 2, "loss/total": 0.5}\n'
+    # a damaged line inside the log was dropped without a word (and [1, 2] was an AttributeError): one line now,
+    # and the log is left as it was
+    damaged = '{"step": 1}\n[1, 2]\n{"step": 2}\n'
+    log.write_text(damaged)
+    with pytest.raises(DataError, match=rf"^{log}:2: a JSON list, not an object"):
+        keep_log_until(log, 2)
+    assert log.read_text() == damaged
+    keep_log_until(log, 0)                        # a fresh start in the folder keeps nothing, damaged or not
+    assert log.read_text() == ""
 
 
 def test_read_log_leaves_out_a_cut_last_line_and_names_any_other_bad_line(tmp_path):

@@ -19,6 +19,7 @@ def test_other_file_names_keep_their_stem():
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,40 @@ def test_train_init_that_is_no_file_is_refused_before_the_run_folder_is_made(dat
     assert capsys.readouterr().err == (f"tsr train: error: train.init: checkpoint {run} is a folder; expected a "
                                        f"checkpoint file (it holds best_psnr_model.pth, last.pth)\n")
     assert not (tmp_path / "next").exists()          # config.yaml and train.log were written there first
+
+
+def test_a_run_stopped_in_its_last_step_is_finished_by_resume_and_reuse(data_root, tmp_path, capsys):
+    """A signal in the last step saves last.pth at train.steps but no summary.json: the stop message says
+    `--resume`, and --reuse resumes it; both finish it (refused at first by 99ad494: a second reader's finding)."""
+    overrides = tiny_overrides(data_root, tmp_path, **{"train.steps": 2})
+    assert tsr_train("--config", stage_config("sr"), *overrides) == 0
+    (tmp_path / "sr" / "summary.json").unlink()                   # as a stop in step 2 leaves it
+    assert tsr_train("--config", stage_config("sr"), *overrides, "--reuse") == 0
+    assert json.loads((tmp_path / "sr" / "summary.json").read_text())["steps"] == 2
+    (tmp_path / "sr" / "summary.json").unlink()
+    assert tsr_train("--resume", tmp_path / "sr") == 0 and (tmp_path / "sr" / "summary.json").exists()
+    capsys.readouterr()
+    (tmp_path / "sr" / "summary.json").unlink()
+    assert tsr_train("--resume", tmp_path / "sr", "train.steps=1") == 2          # beyond train.steps: refused
+    assert "the run is at step 2 and train.steps is 1: nothing to train" in capsys.readouterr().err
+
+
+def test_a_resume_keeps_the_runs_place_and_refuses_another(data_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    overrides = tiny_overrides(data_root, Path("r6"), **{"train.steps": 2, "train.lr_schedule": "constant"})
+    assert tsr_train("--config", stage_config("sr"), *overrides) == 0
+    # resumed by its absolute path, the run keeps run.out_root as it was spelled, so --reuse knows it again
+    assert tsr_train("--resume", tmp_path / "r6" / "sr", "train.steps=3") == 0
+    assert read_checkpoint(tmp_path / "r6" / "sr" / "last.pth")["config"]["run"]["out_root"] == "r6"
+    capsys.readouterr()
+    # run.* given with --resume name another folder: refused, not the original run extended
+    assert tsr_train("--resume", tmp_path / "r6" / "sr", "run.name=fork", "train.steps=4") == 2
+    assert "belongs to the run folder" in capsys.readouterr().err
+    assert read_checkpoint(tmp_path / "r6" / "sr" / "last.pth")["step"] == 3 and not (tmp_path / "r6" / "fork").exists()
+
+
+def test_a_file_a_user_wrote_into_a_run_folder_can_be_written_again(data_root, tmp_path):
+    assert tsr_train("--config", stage_config("sr"), *tiny_overrides(data_root, tmp_path, **{"train.steps": 1})) == 0
+    for _ in range(2):     # the second merge was refused as "a file of the training run"
+        assert main(["merge", "--sr", str(tmp_path / "sr" / "best_psnr_model.pth"),
+                     "--out", str(tmp_path / "sr" / "sr_only.pth")]) == 0

@@ -26,7 +26,7 @@ def run(args):
     from tsr import dist
     from tsr.checkpoint import read_checkpoint
     from tsr.checkpoint.io import check_checkpoint_path
-    from tsr.config import build_config, load_config
+    from tsr.config import build_config, load_config, parse_override
     from tsr.engine.run_folder import previous_run, resolve_resume, run_dir_of
     from tsr.engine.trainer import train
     from tsr.errors import CheckpointError, TsrError
@@ -42,8 +42,11 @@ def run(args):
         cfg = build_config(read_checkpoint(path, expected_format="tsr")["config"], args.overrides,
                            source=f"config stored in {path}")
         # the run folder is where the checkpoint is now: the folder may have moved since, or its run.out_root be
-        # relative to another working directory
-        cfg["run"]["out_root"], cfg["run"]["name"] = str(path.parent.parent), path.parent.name
+        # relative to another working directory. Only then, and not where run.* are given (RunFolder refuses a
+        # resume into another folder): the saved spelling stays, so --reuse still recognises the run
+        given = {parse_override(item)[0] for item in args.overrides}
+        if run_dir_of(cfg).resolve() != path.parent.resolve() and not given & {"run.out_root", "run.name"}:
+            cfg["run"]["out_root"], cfg["run"]["name"] = str(path.parent.parent), path.parent.name
     else:
         raise TsrError("give --config CFG (a new run) or --resume RUN (continue one)")
     check_output_dir(run_dir_of(cfg), "run folder (run.out_root/run.name)")

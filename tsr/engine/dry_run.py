@@ -35,8 +35,7 @@ def dry_run(cfg: dict, device: torch.device, world: int = 1, resume: Optional[st
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
     elif train["init"]:
-        with _naming("train.init"):
-            folder.init_weights(model, train["init"])
+        folder.init_weights(model, train["init"])     # (its errors name train.init)
     if cfg["eval"]["recognizer"] is not None and "sr" in model:
         # as validation loads it (tsr.engine.validation: it judges SR output only): KIND:PATH or a checkpoint
         # holding a recognizer; read as a bare checkpoint, a documented crnn:PATH failed here and passed in the run

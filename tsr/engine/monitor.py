@@ -84,15 +84,10 @@ def keep_log_until(path: Path, step: int) -> None:
     them again) and a torn last line from a killed process. Atomic: the log is never half-rewritten."""
     if not path.exists():
         return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("step", 0) <= step:
-            kept.append(line)
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    # read_log leaves out the torn last line and names any other damaged line (a resume never drops one silently);
+    # a fresh start (step 0) keeps nothing, so it need not read what a dead run left
+    kept = [record for record in read_log(path) if record["step"] <= step] if step > 0 else []
+    atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def read_log(path: Path, on_torn: Optional[Callable[[int], None]] = None) -> list[dict]:

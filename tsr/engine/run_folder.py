@@ -19,7 +19,9 @@ from tsr.config import ConfigError, build_config, save_config
 from tsr.config_yaml import load_yaml
 from tsr import dist
 from tsr.engine.rng import restore_rng_state
-from tsr.engine.run_lock import RunLock, RunLocked
+from tsr.engine.console_log import LOG_FILE
+from tsr.engine.monitor import LOG_NAME
+from tsr.engine.run_lock import LOCK, RunLock, RunLocked
 from tsr.errors import CheckpointError, TsrError
 from tsr.io import remove_temp_files
 
@@ -27,6 +29,8 @@ log = logging.getLogger("tsr.train")
 
 LAST, BEST_ACC, BEST_PSNR = "last.pth", "best_acc_model.pth", "best_psnr_model.pth"
 BEST = {"acc": BEST_ACC, "psnr": BEST_PSNR}     # validation score -> the file its best weights go to
+# every file a run keeps in its folder (tsr.outputs never lets another command write over one)
+RUN_FILES = {LAST, BEST_ACC, BEST_PSNR, "config.yaml", "summary.json", LOG_NAME, LOG_FILE, LOCK}
 # Settings of how fast a run goes, never of what it computes: a finished run is reused and an interrupted one
 # resumed whatever they are. (eval.batch_size is not one: the textzoom protocol's PSNR/SSIM depend on it, and
 # so does the best_psnr choice.)
@@ -151,7 +155,10 @@ class RunFolder:
             raise TsrError(f"--resume {path}: the given config differs from the run's in {', '.join(differing[:5])}; "
                            f"a resumed run may change only {', '.join(sorted(RESUME_MAY_CHANGE))} (train.steps not "
                            f"with train.lr_schedule cosine)")
-        if checkpoint["step"] >= train["steps"]:
+        finished = (self.path / "summary.json").exists()
+        # (at train.steps without summary.json: stopped by a signal in its last step, after saving it; the resume
+        # finishes it, as the stop message and --reuse say)
+        if checkpoint["step"] > train["steps"] or (checkpoint["step"] == train["steps"] and finished):
             raise TsrError(f"--resume {path}: the run is at step {checkpoint['step']} and train.steps is "
                            f"{train['steps']}: nothing to train (nothing was changed); to train it further, give "
                            f"train.steps above {checkpoint['step']}")
@@ -162,7 +169,7 @@ class RunFolder:
         if (self.path / LAST).exists():
             raise TsrError(f"{self.path} already holds {LAST}: continue it with --resume {self.path}, or "
                            "choose another run.name (nothing was overwritten)")
-        saved, logged = self.path / "config.yaml", self.path / "log.jsonl"
+        saved, logged = self.path / "config.yaml", self.path / LOG_NAME
         if saved.is_file() and logged.is_file() and logged.stat().st_size:
             # a run that trained, then died before its first checkpoint: starting it again is fine, but a run of
             # another config would mix its logs (log.jsonl, tb/, train.log) with the dead one's. (A run refused
