@@ -52,10 +52,10 @@ def check_output_file(path: str | os.PathLike, what: str,
 def _is_run_file(path: Path) -> bool:
     """One of the files `tsr train` keeps in a run folder (its config.yaml beside its log or checkpoint); other files
     there (a merge a user wrote beside the run) are anyone's."""
-    from tsr.engine.run_folder import RUN_FILES
+    from tsr.engine.run_folder import CONFIG, LAST, LOG_NAME, RUN_FILES
 
     folder = path.parent
-    in_run = (folder / "config.yaml").is_file() and any((folder / name).exists() for name in ("log.jsonl", "last.pth"))
+    in_run = (folder / CONFIG).is_file() and any((folder / name).exists() for name in (LOG_NAME, LAST))
     return in_run and path.name in RUN_FILES
 
 

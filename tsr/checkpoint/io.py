@@ -8,8 +8,9 @@ from __future__ import annotations
 import codecs
 import os
 import pickle
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 import torch
@@ -152,6 +153,15 @@ def check_checkpoint_path(path: str | Path) -> Path:
         raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists()
                               else f"checkpoint {path} is not a file")
     return path
+
+
+@contextmanager
+def named_by(setting: str) -> Iterator[None]:
+    """A checkpoint that cannot be read says which setting named it ('train.init: checkpoint runs/sr is a folder')."""
+    try:
+        yield
+    except CheckpointError as e:
+        raise CheckpointError(f"{setting}: {e}") from None
 
 
 def _torch_load(path: Path) -> Any:

@@ -25,11 +25,10 @@ def run(args):
 
     from tsr import dist
     from tsr.checkpoint import read_checkpoint
-    from tsr.checkpoint.io import check_checkpoint_path
     from tsr.config import build_config, load_config, parse_override
     from tsr.engine.run_folder import previous_run, resolve_resume, run_dir_of
     from tsr.engine.trainer import train
-    from tsr.errors import CheckpointError, TsrError
+    from tsr.errors import TsrError
     from tsr.outputs import check_output_dir
 
     # rank 0 tells the story; the other ranks speak only when something is wrong
@@ -59,11 +58,6 @@ def run(args):
             return 0
         if found == "interrupted":
             resume = str(run_dir_of(cfg))
-    if cfg["train"]["init"] and not resume:
-        try:   # before the run folder is made (RunFolder.init_weights reads it later); a run folder is the usual slip
-            check_checkpoint_path(cfg["train"]["init"])
-        except CheckpointError as e:
-            raise CheckpointError(f"train.init: {e}") from None
     if args.dry_run:
         from tsr.engine.dry_run import dry_run
 

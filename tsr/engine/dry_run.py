@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +16,8 @@ from tsr.engine.optim import build_optimizer
 from tsr.engine.run_folder import BEST_ACC, BEST_PSNR, LAST, RunFolder
 from tsr.engine.tasks import StageTasks
 from tsr.engine.trainer import _micro_batch
-from tsr.errors import CheckpointError, DataError, TsrError
+from tsr.checkpoint.io import named_by
+from tsr.errors import DataError, TsrError
 from tsr.judges import load_judge
 from tsr.models.build import build_model
 
@@ -39,7 +39,7 @@ def dry_run(cfg: dict, device: torch.device, world: int = 1, resume: Optional[st
     if cfg["eval"]["recognizer"] is not None and "sr" in model:
         # as validation loads it (tsr.engine.validation: it judges SR output only): KIND:PATH or a checkpoint
         # holding a recognizer; read as a bare checkpoint, a documented crnn:PATH failed here and passed in the run
-        with _naming("eval.recognizer"):
+        with named_by("eval.recognizer"):
             load_judge(cfg["eval"]["recognizer"])
     tasks = StageTasks(cfg, model)
     optimizer = build_optimizer(model, train)
@@ -62,15 +62,6 @@ def dry_run(cfg: dict, device: torch.device, world: int = 1, resume: Optional[st
                        f"lower train.lr or check the data")
     return _plan(cfg, model, optimizer, folder.path, world, micro, len(dataset), splits, total,
                  {t: float(v.detach()) for t, v in losses.items()}, resume)
-
-
-@contextmanager
-def _naming(setting: str):
-    """A checkpoint that cannot be read says which setting named it ('train.init: checkpoint runs/sr is a folder')."""
-    try:
-        yield
-    except CheckpointError as e:
-        raise CheckpointError(f"{setting}: {e}") from None
 
 
 def _check_writable(run_dir: Path) -> None:

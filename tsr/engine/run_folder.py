@@ -15,6 +15,7 @@ import yaml
 from torch import nn
 
 from tsr.checkpoint import load_model_state, read_checkpoint, save_checkpoint
+from tsr.checkpoint.io import check_checkpoint_path, named_by
 from tsr.config import ConfigError, build_config, save_config
 from tsr.config_yaml import load_yaml
 from tsr import dist
@@ -22,15 +23,16 @@ from tsr.engine.rng import restore_rng_state
 from tsr.engine.console_log import LOG_FILE
 from tsr.engine.monitor import LOG_NAME
 from tsr.engine.run_lock import LOCK, RunLock, RunLocked
-from tsr.errors import CheckpointError, TsrError
+from tsr.errors import TsrError
 from tsr.io import remove_temp_files
 
 log = logging.getLogger("tsr.train")
 
 LAST, BEST_ACC, BEST_PSNR = "last.pth", "best_acc_model.pth", "best_psnr_model.pth"
+CONFIG = "config.yaml"   # the resolved config the folder's checkpoints continue under
 BEST = {"acc": BEST_ACC, "psnr": BEST_PSNR}     # validation score -> the file its best weights go to
 # every file a run keeps in its folder (tsr.outputs never lets another command write over one)
-RUN_FILES = {LAST, BEST_ACC, BEST_PSNR, "config.yaml", "summary.json", LOG_NAME, LOG_FILE, LOCK}
+RUN_FILES = {LAST, BEST_ACC, BEST_PSNR, CONFIG, "summary.json", LOG_NAME, LOG_FILE, LOCK}
 # Settings of how fast a run goes, never of what it computes: a finished run is reused and an interrupted one
 # resumed whatever they are. (eval.batch_size is not one: the textzoom protocol's PSNR/SSIM depend on it, and
 # so does the best_psnr choice.)
@@ -107,8 +109,13 @@ class RunFolder:
         """Check what is asked against what the folder holds (before anything is written there), lock the folder (a
         second run fails at once, on every rank), then: the checkpoint to resume from, or None for a fresh run; a
         fresh run never overwrites another's."""
+        # before the lock makes the folder: a resume into another folder, a train.init that is no file (a run
+        # folder, most often; init_weights reads it only after the folder holds config.yaml and train.log)
         if resume is not None:
-            self._check_place(resolve_resume(resume))   # before the lock makes the folder
+            self._check_place(resolve_resume(resume))
+        elif self.cfg["train"]["init"]:
+            with named_by("train.init"):
+                check_checkpoint_path(self.cfg["train"]["init"])
         problem = None
         if self.is_main:
             try:
@@ -125,7 +132,7 @@ class RunFolder:
                          ", ".join(p.name for p in removed))
         checkpoint = self._check_resume(resume) if resume is not None else self._check_fresh()
         if self.is_main:   # the config the folder's checkpoints continue under (a resume may lengthen the run)
-            save_config(self.cfg, self.path / "config.yaml")
+            save_config(self.cfg, self.path / CONFIG)
         if checkpoint is not None:
             log.info("resuming from %s (step %d)", resolve_resume(resume), checkpoint["step"])
         return checkpoint
@@ -169,7 +176,7 @@ class RunFolder:
         if (self.path / LAST).exists():
             raise TsrError(f"{self.path} already holds {LAST}: continue it with --resume {self.path}, or "
                            "choose another run.name (nothing was overwritten)")
-        saved, logged = self.path / "config.yaml", self.path / LOG_NAME
+        saved, logged = self.path / CONFIG, self.path / LOG_NAME
         if saved.is_file() and logged.is_file() and logged.stat().st_size:
             # a run that trained, then died before its first checkpoint: starting it again is fine, but a run of
             # another config would mix its logs (log.jsonl, tb/, train.log) with the dead one's. (A run refused
@@ -195,10 +202,8 @@ class RunFolder:
         than train.init_min_loaded of the model's parameter tensors filled is an error naming what did not fit.
         Parameters, not buffers, are counted: buffers are statistics the stage re-estimates (a QAT model's observer
         and fake-quantisation buffers alone outnumber its weights, and a float checkpoint has none of them)."""
-        try:
+        with named_by("train.init"):
             checkpoint = read_checkpoint(path)
-        except CheckpointError as e:
-            raise CheckpointError(f"train.init: {e}") from None
         report = load_model_state(model, checkpoint["model"], strict=False, source=f"train.init {path}")
         parameters = {name for name, _ in model.named_parameters()}
         filled = sum(key in parameters for key in report.loaded)
